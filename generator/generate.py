@@ -1,0 +1,107 @@
+"""From candidate rule ids to accepted token sequences: probe, score, filter, roll out.
+
+A unit of work is a range of candidate rule ids. Every candidate gets one probe
+trajectory and a gzip ratio; those inside the band get `trajectories_per_rule`
+training trajectories. The output depends only on (config, range): rules are
+independent in the batched step and every draw is counter-based, so any split
+of the ids into batches, workers or shards yields the same rows.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from generator.bands import parse_band
+from generator.complexity import probe_ratios
+from generator.config import GeneratorConfig
+from generator.device import resolve_device
+from generator.rollout import rollout
+from generator.rules import build_rule_tables, sample_rule_weights
+from generator.seeds import PROBE_STREAM
+from generator.step import propose
+from generator.tokens import frames_to_sequence, patch_tokens
+
+
+@dataclass
+class GeneratedRows:
+    """Accepted sequences of a range of candidate rules, in (rule id, trajectory id) order."""
+
+    candidate_ids: np.ndarray
+    """int64 (C,) every candidate rule id that was scored."""
+    candidate_ratios: np.ndarray
+    """float64 (C,) the gzip ratio of each candidate."""
+    rule_ids: np.ndarray
+    """int64 (N,) rule id of each row."""
+    trajectory_ids: np.ndarray
+    """int64 (N,) trajectory id of each row, 0 .. trajectories_per_rule - 1."""
+    ratios: np.ndarray
+    """float64 (N,) the rule's gzip ratio, per row."""
+    tokens: np.ndarray
+    """uint16 (N, tokens_per_sequence)."""
+
+
+class RuleGenerator:
+    """Holds the device and the (optionally compiled) step for one process."""
+
+    def __init__(self, config: GeneratorConfig):
+        self.config = config.validate()
+        self.nca = config.nca
+        self.band = parse_band(config.band)
+        self.device = resolve_device(config.device)
+        self.propose_fn = torch.compile(propose, dynamic=False) if config.compile else propose
+
+    def _batches(self, rule_ids: np.ndarray):
+        """Yield (ids, real count) chunks; with a compiled step, pad each to one fixed shape."""
+        size = self.config.rules_per_batch
+        for start in range(0, len(rule_ids), size):
+            chunk = rule_ids[start : start + size]
+            real = len(chunk)
+            if self.config.compile and real < size:
+                chunk = np.concatenate([chunk, np.full(size - real, chunk[0])])
+            yield torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.int64)), real
+
+    def _rollout(self, rule_ids: torch.Tensor, stream_ids: torch.Tensor, num_frames: int) -> torch.Tensor:
+        weights = sample_rule_weights(self.config.seed, rule_ids, self.nca)
+        tables = build_rule_tables(weights, self.nca, self.device)
+        return rollout(tables, self.config.seed, rule_ids, stream_ids, num_frames, self.nca, self.propose_fn)
+
+    def probe_frames(self, rule_ids) -> torch.Tensor:
+        """(N, probe_frames, H, W) frames of each rule's probe trajectory."""
+        out = []
+        for ids, real in self._batches(np.asarray(rule_ids)):
+            frames = self._rollout(ids, torch.tensor([[PROBE_STREAM]]), self.nca.probe_frames)
+            out.append(frames[:real, 0])
+        return torch.cat(out) if out else torch.empty(0, self.nca.probe_frames, self.nca.grid_size, self.nca.grid_size)
+
+    def score(self, rule_ids) -> np.ndarray:
+        """gzip ratio of each rule id (SPEC section 3)."""
+        frames = self.probe_frames(rule_ids)
+        tokens = patch_tokens(frames).flatten(1).numpy()
+        return probe_ratios(tokens, self.config.gzip_threads)
+
+    def sequences(self, rule_ids) -> np.ndarray:
+        """(len(rule_ids) * trajectories_per_rule, tokens_per_sequence) uint16, rule-major."""
+        per_rule = self.config.trajectories_per_rule
+        streams = torch.arange(per_rule).view(1, -1)
+        out = []
+        for ids, real in self._batches(np.asarray(rule_ids)):
+            frames = self._rollout(ids, streams, self.nca.frames)[:real]
+            out.append(frames_to_sequence(frames).flatten(0, 1).numpy())
+        return np.concatenate(out) if out else np.empty((0, self.nca.tokens_per_sequence), np.uint16)
+
+    def generate(self, first_rule: int, stop_rule: int) -> GeneratedRows:
+        """Score candidates first_rule .. stop_rule - 1 and roll out the accepted ones."""
+        candidates = np.arange(first_rule, stop_rule, dtype=np.int64)
+        ratios = self.score(candidates)
+        keep = (ratios > self.band.lo) & (ratios < self.band.hi)
+        accepted = candidates[keep]
+        per_rule = self.config.trajectories_per_rule
+        return GeneratedRows(
+            candidate_ids=candidates,
+            candidate_ratios=ratios,
+            rule_ids=np.repeat(accepted, per_rule),
+            trajectory_ids=np.tile(np.arange(per_rule, dtype=np.int64), len(accepted)),
+            ratios=np.repeat(ratios[keep], per_rule),
+            tokens=self.sequences(accepted),
+        )
