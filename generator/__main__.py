@@ -1,0 +1,140 @@
+"""Command line of the generator: `python -m generator <command>`.
+
+  bands   sample random rules, print the share per gzip-ratio bin and the band's
+          acceptance rate, and optionally draw the histogram
+  render  draw a trajectory of a rule in a band as a PNG strip and an animated GIF
+
+Every bad input ends in one line on stderr that names the fix, and exit code 2.
+"""
+
+import argparse
+import sys
+import time
+
+from generator.config import ConfigError, GeneratorConfig
+
+# SPEC section 3: share of random rules per 0.1 bin, 10,000 reference candidates.
+REFERENCE_SHARES = [14.1, 5.6, 6.3, 9.6, 18.5, 33.3, 12.5, 0.0]
+BIN_EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0 + 1e-9]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give a positive count") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive: give a count of at least 1")
+    return value
+
+
+def add_generator_options(parser):
+    parser.add_argument("--band", default="high", help="high, upper, mid, low, web, math, code or LO-HI")
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the step (faster, ~10-60 s warm-up)")
+    parser.add_argument("--batch", type=positive_int, default=512, help="rules per tensor batch")
+
+
+def make_config(args) -> GeneratorConfig:
+    import os
+
+    return GeneratorConfig(
+        seed=args.seed, band=args.band, device=args.device, compile=args.compile,
+        rules_per_batch=args.batch, gzip_threads=os.cpu_count() or 1,
+    ).validate()
+
+
+def command_bands(args) -> None:
+    import numpy as np
+    from tqdm import tqdm
+
+    from generator.bands import parse_band
+    from generator.generate import RuleGenerator
+
+    config = make_config(args)
+    band = parse_band(config.band)
+    generator = RuleGenerator(config)
+    ratios, started = [], time.perf_counter()
+    with tqdm(total=args.rules, unit="rule", desc="scoring", file=sys.stderr) as bar:
+        for start in range(0, args.rules, config.rules_per_batch):
+            ids = np.arange(start, min(start + config.rules_per_batch, args.rules))
+            ratios.append(generator.score(ids))
+            bar.update(len(ids))
+    ratios = np.concatenate(ratios)
+    elapsed = time.perf_counter() - started
+    counts, _ = np.histogram(ratios, bins=BIN_EDGES)
+    print(f"{len(ratios)} random rules, seed {config.seed}, {len(ratios) / elapsed:,.0f} rules/s on {generator.device}")
+    print(f"{'ratio bin':>12} {'share':>7} {'SPEC':>7} {'diff':>6}")
+    for i, (count, ref) in enumerate(zip(counts, REFERENCE_SHARES)):
+        label = f"[{BIN_EDGES[i]:.1f}, {BIN_EDGES[i + 1]:.1f})" if i < len(counts) - 1 else ">= 0.7"
+        share = 100.0 * count / len(ratios)
+        print(f"{label:>12} {share:6.1f}% {ref:6.1f}% {share - ref:+6.1f}")
+    accepted = ((ratios > band.lo) & (ratios < band.hi)).mean()
+    print(f"min {ratios.min():.3f}  median {np.median(ratios):.3f}  max {ratios.max():.3f}")
+    print(f"band {band.name} ({band.lo:g} < ratio < {band.hi:g}) accepts {100 * accepted:.1f}% of candidates")
+    if args.png:
+        from generator.plots import save_histogram
+
+        fine_counts, fine_edges = np.histogram(ratios, bins=np.linspace(0, 1, 21))
+        save_histogram(fine_counts, fine_edges, args.png, band, f"{len(ratios)} random rules, seed {config.seed}")
+        print(f"histogram: {args.png}")
+
+
+def command_render(args) -> None:
+    import numpy as np
+
+    from generator.generate import RuleGenerator
+    from generator.render import write_trajectory_pictures
+    from generator.tokens import sequence_to_frames
+
+    config = make_config(args)
+    generator = RuleGenerator(config)
+    band = generator.band
+    for start in range(args.rule, args.rule + args.search, config.rules_per_batch):
+        rows = generator.generate(start, min(start + config.rules_per_batch, args.rule + args.search))
+        if len(rows.rule_ids):
+            break
+    else:
+        raise ConfigError(f"no rule in band {band.name} among rules {args.rule}..{args.rule + args.search - 1}: raise --search")
+    frames = sequence_to_frames(rows.tokens[0], config.nca.grid_size).numpy()
+    title = f"band {band.name}  rule {rows.rule_ids[0]}  gzip ratio {rows.ratios[0]:.3f}  seed {config.seed}"
+    png, gif = f"{args.out}.png", f"{args.out}.gif"
+    write_trajectory_pictures(frames, png, gif, title)
+    print(f"rule {rows.rule_ids[0]} (ratio {rows.ratios[0]:.3f}): {png} {gif}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m generator", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    bands = commands.add_parser("bands", help="acceptance statistics of random rules")
+    add_generator_options(bands)
+    bands.add_argument("--rules", type=positive_int, default=2000, help="candidate rules to score")
+    bands.add_argument("--png", help="also draw the ratio histogram to this PNG")
+    bands.set_defaults(run=command_bands)
+    render = commands.add_parser("render", help="draw one trajectory of a rule in the band")
+    add_generator_options(render)
+    render.add_argument("--rule", type=int, default=0, help="first candidate rule id to try")
+    render.add_argument("--search", type=positive_int, default=4096, help="candidates to try before giving up")
+    render.add_argument("--out", default="trajectory", help="output path without extension (.png and .gif)")
+    render.set_defaults(run=command_render)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except ConfigError as error:
+        print(f"python -m generator {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
