@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # Benchmarks: first-touch memory is slow on the target machines; these make torch 1.5-3x faster.
 BENCH_ENV := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=536870912
 
-.PHONY: setup test bench clean-venv
+BAND ?= high
+RULES ?= 2000
+SEED ?= 0
+
+.PHONY: setup test bench bands clean-venv
 
 setup: $(STAMP)
 
@@ -21,6 +25,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BENCH_ENV) $(PY) -m bench.generator
+
+bands: $(STAMP)
+	$(PY) -m generator bands --band $(BAND) --rules $(RULES) --seed $(SEED)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -7,16 +7,17 @@ Python's gzip.compress writes it. The byte width changes the score (int64 gives
 0.35 where int32 gives 0.67), so it is part of the definition and is recorded in
 every manifest.
 
-zlib releases the GIL, so a thread pool scores probes in parallel; within a
-pipeline worker, the other workers' rollouts overlap this work anyway.
+zlib releases the GIL, so a thread pool compresses chunks of probes while the
+caller's thread goes on rolling out the next batch.
 """
 
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 import numpy as np
 
 GZIP_HEADER_AND_TRAILER = 18  # gzip.compress: 10-byte header (no file name) + CRC32 + size
+CHUNK_ROWS = 64  # probes per pool task: large enough that scheduling costs little
 DEFINITION = {
     "probe": "one trajectory per rule with its own seed (stream 2^32-1)",
     "frames": "the probe_frames frames right after burn-in",
@@ -34,11 +35,22 @@ def gzip_ratio(data: bytes) -> float:
     return (len(compressed) + GZIP_HEADER_AND_TRAILER) / len(data)
 
 
-def probe_ratios(patch_tokens: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Ratio of each row of (N, tokens) patch tokens, serialised as int32 little-endian."""
+def _ratios_of_rows(rows: np.ndarray) -> np.ndarray:
+    return np.fromiter((gzip_ratio(row.tobytes()) for row in rows), dtype=np.float64, count=len(rows))
+
+
+def submit_probe_ratios(patch_tokens: np.ndarray, pool: Executor) -> list:
+    """Queue the ratios of each row of (N, tokens) patch tokens; collect with `gather_ratios`."""
     rows = np.ascontiguousarray(patch_tokens, dtype="<i4")
-    payloads = [row.tobytes() for row in rows]
-    if threads <= 1 or len(payloads) < 64:
-        return np.fromiter(map(gzip_ratio, payloads), dtype=np.float64, count=len(payloads))
-    with ThreadPoolExecutor(threads) as pool:
-        return np.fromiter(pool.map(gzip_ratio, payloads, chunksize=64), dtype=np.float64, count=len(payloads))
+    return [pool.submit(_ratios_of_rows, rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
+
+
+def gather_ratios(futures: list) -> np.ndarray:
+    return np.concatenate([f.result() for f in futures]) if futures else np.empty(0, np.float64)
+
+
+def probe_ratios(patch_tokens: np.ndarray, pool: Executor | None = None) -> np.ndarray:
+    """Ratio of each row of (N, tokens) patch tokens, serialised as int32 little-endian."""
+    if pool is None:
+        return _ratios_of_rows(np.ascontiguousarray(patch_tokens, dtype="<i4"))
+    return gather_ratios(submit_probe_ratios(patch_tokens, pool))

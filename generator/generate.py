@@ -7,19 +7,20 @@ independent in the batched step and every draw is counter-based, so any split
 of the ids into batches, workers or shards yields the same rows.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from generator.bands import parse_band
-from generator.complexity import probe_ratios
+from generator.complexity import gather_ratios, submit_probe_ratios
 from generator.config import GeneratorConfig
 from generator.device import resolve_device
 from generator.rollout import rollout
-from generator.rules import build_rule_tables, sample_rule_weights
+from generator.rules import LANES, build_rule_tables, sample_rule_weights
 from generator.seeds import PROBE_STREAM
-from generator.step import propose
+from generator.step import nca_step
 from generator.tokens import frames_to_sequence, patch_tokens
 
 
@@ -42,43 +43,40 @@ class GeneratedRows:
 
 
 class RuleGenerator:
-    """Holds the device and the (optionally compiled) step for one process."""
+    """Holds the device, the (optionally compiled) step and the gzip threads of one process."""
 
     def __init__(self, config: GeneratorConfig):
         self.config = config.validate()
         self.nca = config.nca
         self.band = parse_band(config.band)
         self.device = resolve_device(config.device)
-        self.propose_fn = torch.compile(propose, dynamic=False) if config.compile else propose
+        self.step_fn = torch.compile(nca_step, dynamic=False) if config.compile else nca_step
+        self.gzip_pool = ThreadPoolExecutor(config.gzip_threads, thread_name_prefix="gzip")
 
     def _batches(self, rule_ids: np.ndarray):
-        """Yield (ids, real count) chunks; with a compiled step, pad each to one fixed shape."""
+        """Yield (ids, real count) chunks, padded with copies of their first id to a whole
+        number of lanes, and with a compiled step to rules_per_batch (one shape, one compile)."""
         size = self.config.rules_per_batch
         for start in range(0, len(rule_ids), size):
             chunk = rule_ids[start : start + size]
             real = len(chunk)
-            if self.config.compile and real < size:
-                chunk = np.concatenate([chunk, np.full(size - real, chunk[0])])
+            padded = size if self.config.compile else -(-real // LANES) * LANES
+            chunk = np.concatenate([chunk, np.full(padded - real, chunk[0])])
             yield torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.int64)), real
 
     def _rollout(self, rule_ids: torch.Tensor, stream_ids: torch.Tensor, num_frames: int) -> torch.Tensor:
         weights = sample_rule_weights(self.config.seed, rule_ids, self.nca)
         tables = build_rule_tables(weights, self.nca, self.device)
-        return rollout(tables, self.config.seed, rule_ids, stream_ids, num_frames, self.nca, self.propose_fn)
-
-    def probe_frames(self, rule_ids) -> torch.Tensor:
-        """(N, probe_frames, H, W) frames of each rule's probe trajectory."""
-        out = []
-        for ids, real in self._batches(np.asarray(rule_ids)):
-            frames = self._rollout(ids, torch.tensor([[PROBE_STREAM]]), self.nca.probe_frames)
-            out.append(frames[:real, 0])
-        return torch.cat(out) if out else torch.empty(0, self.nca.probe_frames, self.nca.grid_size, self.nca.grid_size)
+        return rollout(tables, self.config.seed, rule_ids, stream_ids, num_frames, self.nca, self.step_fn)
 
     def score(self, rule_ids) -> np.ndarray:
-        """gzip ratio of each rule id (SPEC section 3)."""
-        frames = self.probe_frames(rule_ids)
-        tokens = patch_tokens(frames).flatten(1).numpy()
-        return probe_ratios(tokens, self.config.gzip_threads)
+        """gzip ratio of each rule id (SPEC section 3). Each batch's probes are compressed
+        on the gzip threads while the next batch rolls out."""
+        pending = []
+        for ids, real in self._batches(np.asarray(rule_ids)):
+            frames = self._rollout(ids, torch.tensor([[PROBE_STREAM]]), self.nca.probe_frames)[:real, 0]
+            pending += submit_probe_ratios(patch_tokens(frames).flatten(1).numpy(), self.gzip_pool)
+        return gather_ratios(pending)
 
     def sequences(self, rule_ids) -> np.ndarray:
         """(len(rule_ids) * trajectories_per_rule, tokens_per_sequence) uint16, rule-major."""

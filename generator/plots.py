@@ -19,11 +19,13 @@ def histogram_image(counts, edges, band=None, title: str = "", width: int = 640,
     peak = max(share.max(), 1e-9)
     if band is not None:
         draw.rectangle([x_of(max(band.lo, edges[0])), top, x_of(min(band.hi, edges[-1])), top + plot_h], fill=(255, 236, 200))
-        draw.text((x_of(max(band.lo, edges[0])) + 3, top + 2), f"band {band.name}", fill=(160, 90, 0))
     for lo, hi, s in zip(edges[:-1], edges[1:], share):
         bar_top = top + plot_h * (1 - s / peak)
         inside = band is not None and band.lo < (lo + hi) / 2 < band.hi
         draw.rectangle([x_of(lo) + 1, bar_top, x_of(hi) - 1, top + plot_h], fill=(0, 110, 190) if inside else (150, 150, 150))
+    if band is not None:
+        label = f"band {band.name}: {band.lo:g} < ratio < {band.hi:g}"
+        draw.text((x_of(min(band.hi, edges[-1])) - 6 * len(label) - 4, top + 2), label, fill=(160, 90, 0))
     draw.line([left, top + plot_h, left + plot_w, top + plot_h], fill=(0, 0, 0))
     for tick in np.linspace(edges[0], edges[-1], 11):
         draw.line([x_of(tick), top + plot_h, x_of(tick), top + plot_h + 4], fill=(0, 0, 0))

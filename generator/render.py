@@ -16,6 +16,7 @@ PALETTE = np.array(
     ],
     dtype=np.uint8,
 )
+GAP_COLOUR = (128, 128, 128)
 
 
 def frame_image(frame: np.ndarray, cell_pixels: int = 8) -> Image.Image:
@@ -32,11 +33,14 @@ def strip_image(frames: np.ndarray, cell_pixels: int = 8, per_row: int = 9, gap:
     rows = -(-count // per_row)
     tile_h, tile_w = h * cell_pixels + gap, w * cell_pixels + gap
     top = 14 if title else 0
-    sheet = Image.new("RGB", (min(count, per_row) * tile_w + gap, rows * tile_h + gap + top), (255, 255, 255))
+    width = min(count, per_row) * tile_w + gap
+    sheet = Image.new("RGB", (width, rows * tile_h + gap + top), GAP_COLOUR)  # grey: no state's colour
     for i, frame in enumerate(frames):
         sheet.paste(frame_image(frame, cell_pixels), (gap + (i % per_row) * tile_w, top + gap + (i // per_row) * tile_h))
     if title:
-        ImageDraw.Draw(sheet).text((gap, 1), title, fill=(0, 0, 0))
+        draw = ImageDraw.Draw(sheet)
+        draw.rectangle([0, 0, width, top - 1], fill=(255, 255, 255))
+        draw.text((gap, 1), title, fill=(0, 0, 0))
     return sheet
 
 

@@ -8,9 +8,12 @@ the CPU in float64, then rounded to float32, so every device starts from the
 same bits.
 
 Because the conv input is one-hot, the 3x3 conv is a sum over the 9 neighbours
-of a row picked from a per-rule table indexed by (offset, neighbour colour). The
+of a vector picked from a per-rule table indexed by (offset, neighbour colour). The
 reference's wrap padding of the colour axis (12 input channels, colours 0 and 9
 seen twice) folds into that table, as does the conv bias.
+
+The step reads rules in lanes: rule g * LANES + l sits in lane l of group g, the
+innermost axis (see generator.step for why). `to_lanes` and `from_lanes` convert.
 """
 
 import math
@@ -21,6 +24,7 @@ import torch
 from generator.config import NCAConfig
 from generator.seeds import PURPOSE_RULE_WEIGHTS, stream_keys, uniforms
 
+LANES = 16  # rules side by side in the innermost axis: one AVX-512 register of float32
 TRUNCATION = 2.0
 # Standard deviation of a standard normal truncated to [-2, 2]: dividing by it
 # makes the truncated draw's variance exactly 1/fan_in (as jax's lecun_normal).
@@ -47,23 +51,30 @@ class RuleWeights:
 
 @dataclass
 class RuleTables:
-    """What the batched step reads, on the rollout device."""
+    """What the batched step reads, on the rollout device, in lanes (G = R / LANES groups)."""
 
-    neighbour_table: torch.Tensor
-    """(R * 9 * num_colours, conv_channels): conv contribution of colour k at offset o,
-    row (r * 9 + o) * num_colours + k; the conv bias is folded into offset 0."""
+    colour_table: torch.Tensor
+    """(G, 9, num_colours, conv_channels, LANES): conv contribution of colour k at offset o;
+    the conv bias is folded into offset 0."""
     hidden: torch.Tensor
-    """(R, conv_channels, hidden_channels)"""
+    """(G, conv_channels, hidden_channels, LANES)"""
     hidden_bias: torch.Tensor
-    """(R, hidden_channels)"""
+    """(G, hidden_channels, LANES)"""
     readout: torch.Tensor
-    """(R, hidden_channels, num_colours)"""
+    """(G, hidden_channels, num_colours, LANES)"""
     readout_bias: torch.Tensor
-    """(R, num_colours)"""
+    """(G, num_colours, LANES)"""
 
-    @property
-    def num_rules(self) -> int:
-        return self.hidden.shape[0]
+
+def to_lanes(x: torch.Tensor) -> torch.Tensor:
+    """(R, *rest) -> (R / LANES, *rest, LANES), contiguous; R must be a multiple of LANES."""
+    groups = x.shape[0] // LANES
+    return x.reshape(groups, LANES, *x.shape[1:]).movedim(1, -1).contiguous()
+
+
+def from_lanes(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of to_lanes: (G, *rest, LANES) -> (G * LANES, *rest)."""
+    return x.movedim(-1, 1).reshape(-1, *x.shape[1:-1])
 
 
 def truncated_lecun_normal(u: torch.Tensor, fan_in: int) -> torch.Tensor:
@@ -111,12 +122,14 @@ def colour_weights(conv: torch.Tensor, nca: NCAConfig) -> torch.Tensor:
 
 
 def build_rule_tables(weights: RuleWeights, nca: NCAConfig, device: str) -> RuleTables:
+    """Fold the weights of R rules (a multiple of LANES) into the step's tables, in lanes."""
     table = colour_weights(weights.conv, nca)
     table[:, 0] += weights.conv_bias[:, None, :]
+    on_device = lambda x: to_lanes(x).to(device)
     return RuleTables(
-        neighbour_table=table.reshape(-1, nca.conv_channels).contiguous().to(device),
-        hidden=weights.hidden.to(device),
-        hidden_bias=weights.hidden_bias.to(device),
-        readout=weights.readout.to(device),
-        readout_bias=weights.readout_bias.to(device),
+        colour_table=on_device(table),
+        hidden=on_device(weights.hidden),
+        hidden_bias=on_device(weights.hidden_bias),
+        readout=on_device(weights.readout),
+        readout_bias=on_device(weights.readout_bias),
     )
