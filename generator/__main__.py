@@ -3,6 +3,7 @@
   bands   sample random rules, print the share per gzip-ratio bin and the band's
           acceptance rate, and optionally draw the histogram
   render  draw a trajectory of a rule in a band as a PNG strip and an animated GIF
+  verify  check a dataset folder against its manifest and regenerate a sample of rows
 
 Every bad input ends in one line on stderr that names the fix, and exit code 2.
 """
@@ -13,9 +14,9 @@ import time
 
 from generator.config import ConfigError, GeneratorConfig
 
-# SPEC section 3: share of random rules per 0.1 bin, 10,000 reference candidates.
-REFERENCE_SHARES = [14.1, 5.6, 6.3, 9.6, 18.5, 33.3, 12.5, 0.0]
-BIN_EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0 + 1e-9]
+from generator.bands import REFERENCE_BIN_EDGES, REFERENCE_SHARES
+
+BIN_EDGES = REFERENCE_BIN_EDGES[:-1] + [1.0 + 1e-9]  # the last bin includes 1.0
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -96,7 +97,7 @@ def command_render(args) -> None:
 
     from generator.generate import RuleGenerator
     from generator.render import write_trajectory_pictures
-    from generator.tokens import sequence_to_frames
+    from generator.format import decode_frames
 
     config = make_config(args)
     generator = RuleGenerator(config)
@@ -107,11 +108,24 @@ def command_render(args) -> None:
             break
     else:
         raise ConfigError(f"no rule in band {band.name} among rules {args.rule}..{args.rule + args.search - 1}: raise --search")
-    frames = sequence_to_frames(rows.tokens[0], config.nca.grid_size).numpy()
+    frames = decode_frames(rows.tokens[0], config.nca.grid_size)
     title = f"band {band.name}  rule {rows.rule_ids[0]}  gzip ratio {rows.ratios[0]:.3f}  seed {config.seed}"
     png, gif = f"{args.out}.png", f"{args.out}.gif"
     write_trajectory_pictures(frames, png, gif, title)
     print(f"rule {rows.rule_ids[0]} (ratio {rows.ratios[0]:.3f}): {png} {gif}")
+
+
+def command_verify(args) -> int:
+    from generator.verify import verify
+
+    problems, summary = verify(args.dataset, args.sample)
+    for problem in problems:
+        print(f"{args.dataset}: {problem}", file=sys.stderr)
+    if problems:
+        print(f"FAILED: {len(problems)} problem(s); {summary}")
+        return 1
+    print(f"OK: {summary}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,17 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--search", type=positive_int, default=4096, help="candidates to try before giving up")
     render.add_argument("--out", default="trajectory", help="output path without extension (.png and .gif)")
     render.set_defaults(run=command_render)
+    verify = commands.add_parser("verify", help="check a dataset against its manifest")
+    verify.add_argument("dataset", help="the dataset folder, OUT/<dataset-id>")
+    verify.add_argument("--sample", type=positive_int, default=8, help="rows to regenerate and compare")
+    verify.set_defaults(run=command_verify)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except ConfigError as error:
         print(f"python -m generator {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from generator.config import ConfigError
 
+# SPEC section 3: share (%) of random rules per 0.1 ratio bin, 10,000 reference candidates;
+# the last bin is [0.7, 1.0], where no rule scores.
+REFERENCE_SHARES = [14.1, 5.6, 6.3, 9.6, 18.5, 33.3, 12.5, 0.0]
+REFERENCE_BIN_EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0]
 NAMED_BANDS = {"high": (0.5, 1.0), "upper": (0.4, 0.5), "mid": (0.3, 0.4), "low": (0.2, 0.3)}
 ALIASES = {"web": "high", "math": "high", "code": "mid"}
 CHOICES = "high (0.5-1.0), upper (0.4-0.5), mid (0.3-0.4), low (0.2-0.3), web, math, code, or a range LO-HI such as 0.35-0.6"
@@ -44,3 +48,13 @@ def parse_band(text: str) -> Band:
     if lo >= hi:
         raise ConfigError(f"band {text!r} has LO >= HI: write the lower bound first, e.g. 0.35-0.6")
     return Band(f"{lo:g}-{hi:g}", lo, hi)
+
+
+def expected_acceptance(band: Band) -> float:
+    """Share of random rules the band should accept, from the reference table, assuming
+    ratios spread evenly within each 0.1 bin. Sizes shards and estimates disk and time."""
+    share = 0.0
+    for lo, hi, percent in zip(REFERENCE_BIN_EDGES[:-1], REFERENCE_BIN_EDGES[1:], REFERENCE_SHARES):
+        overlap = max(0.0, min(hi, band.hi) - max(lo, band.lo))
+        share += percent / 100 * overlap / (hi - lo)
+    return share

@@ -76,6 +76,10 @@ class NCAConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "NCAConfig":
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -120,3 +124,67 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GeneratorConfig":
+        return cls(**{**values, "nca": NCAConfig.from_dict(values["nca"])})
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One dataset: how many sequences, cut into which shards, made by which generator.
+
+    Everything here decides the bytes of the dataset, so its hash is the dataset id.
+    How the work runs (workers, threads, batch size, compile) does not change a byte
+    and lives in GeneratorConfig's runtime fields and RunOptions, outside the hash.
+    """
+
+    sequences: int = 160_000
+    """Rows to write, one trajectory each (1026 tokens stored, 1024 seen per training context).
+    The paper's 164M NCA tokens are 160,000 x 1024."""
+    candidates_per_shard: int = 0
+    """Candidate rule ids per shard: shard k scores ids [k * C, (k + 1) * C) and keeps those in
+    the band. 0 resolves C from the band's expected acceptance to hold ~8,192 rows a shard."""
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    """The rules, the band and the automaton."""
+
+    def validate(self) -> "DatasetConfig":
+        if self.sequences < 1:
+            raise ConfigError(f"sequences={self.sequences}: ask for at least 1 sequence (TOKENS or SEQUENCES > 0)")
+        if self.candidates_per_shard < 0:
+            raise ConfigError(f"candidates_per_shard={self.candidates_per_shard}: use a positive count, or 0 for auto")
+        self.generator.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DatasetConfig":
+        return cls(**{**values, "generator": GeneratorConfig.from_dict(values["generator"])})
+
+
+RUNTIME_FIELDS = ("rules_per_batch", "device", "compile", "gzip_threads")
+"""GeneratorConfig fields that change how fast rows are made, never which rows: left out of
+the dataset id. The resolved device kind goes into the id instead (CPU and CUDA may round
+differently)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run of the pipeline executes; none of it changes the dataset's bytes."""
+
+    out: str = "shards"
+    """Folder that receives OUT/<dataset-id>/."""
+    ray_address: str = ""
+    """A running Ray cluster ('host:port' or 'ray://host:port'); empty starts a local runtime
+    on 127.0.0.1 and stops it at the end."""
+    workers: int = 0
+    """Generation actors; 0 = one per GPU on a GPU cluster, else one per CPU but one, which is
+    left for the driver and writer (at least one actor)."""
+    threads_per_worker: int = 0
+    """torch threads per CPU actor; 0 = the CPUs divided by the actors."""
+    device: str = "auto"
+    """'auto' (GPU actors when the cluster has GPUs, else CPU actors), 'cpu' or 'cuda'."""
+    progress: bool = True
+    """Show a progress bar on stderr."""

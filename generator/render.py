@@ -4,10 +4,10 @@ One fixed colour per state, so the same state looks the same in every picture.
 Pillow only; nothing here imports torch.
 """
 
-import os
-
 import numpy as np
 from PIL import Image, ImageDraw
+
+from generator.atomic import atomic_path
 
 PALETTE = np.array(
     [
@@ -50,14 +50,13 @@ def animation_frames(frames: np.ndarray, cell_pixels: int = 16) -> list:
 
 def save_atomically(image_or_frames, path: str, **gif_options) -> str:
     """Write a PNG (one image) or an animated GIF (a list of images) via a temporary name."""
-    tmp = f"{path}.tmp-{os.getpid()}"
     fmt = "GIF" if path.lower().endswith(".gif") else "PNG"
-    if isinstance(image_or_frames, list):
-        first, *rest = image_or_frames
-        first.save(tmp, format=fmt, save_all=True, append_images=rest, loop=0, **gif_options)
-    else:
-        image_or_frames.save(tmp, format=fmt)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        if isinstance(image_or_frames, list):
+            first, *rest = image_or_frames
+            first.save(temporary, format=fmt, save_all=True, append_images=rest, loop=0, **gif_options)
+        else:
+            image_or_frames.save(temporary, format=fmt)
     return path
 
 
@@ -65,3 +64,14 @@ def write_trajectory_pictures(frames: np.ndarray, png_path: str, gif_path: str |
     save_atomically(strip_image(frames, title=title), png_path)
     if gif_path:
         save_atomically(animation_frames(frames), gif_path, duration=150)
+
+
+def preview_image(trajectories: list, titles: list, cell_pixels: int = 4) -> Image.Image:
+    """Several (F, H, W) trajectories as strips stacked top to bottom, each under its title."""
+    strips = [strip_image(frames, cell_pixels, per_row=len(frames), title=title) for frames, title in zip(trajectories, titles)]
+    sheet = Image.new("RGB", (max(s.width for s in strips), sum(s.height for s in strips)), (255, 255, 255))
+    top = 0
+    for strip in strips:
+        sheet.paste(strip, (0, top))
+        top += strip.height
+    return sheet

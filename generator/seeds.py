@@ -54,3 +54,24 @@ def uniforms(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     """float32 uniforms in [0, 1), one per broadcast (key, counter) pair."""
     bits = mix32(keys ^ mix32((counters.to(torch.int64) * GOLDEN32) & MASK32))
     return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+SCHEME = {
+    "kind": "counter-based: every draw is a pure function of its coordinates, never of scheduling order",
+    "hash": "mix32(x) = two rounds of x = ((x >> 16) ^ x) * 0x45D9F3B mod 2^32, then (x >> 16) ^ x",
+    "dataset_seed": "fold_seed(seed) = mix32(mix32((seed mod 2^32) ^ 0x6E636166) ^ (seed >> 32))",
+    "stream_key": "mix32(mix32(mix32(mix32(rule_id ^ fold_seed(seed)) ^ (rule_id >> 32)) ^ stream) ^ purpose)",
+    "uniform": "top 24 bits of mix32(key ^ mix32(counter * 0x9E3779B1 mod 2^32)) / 2^24",
+    "streams": {"trajectory": "trajectory id (0, 1, ...)", "probe": PROBE_STREAM, "rule_weights": 0},
+    "purposes": {
+        "rule_weights": PURPOSE_RULE_WEIGHTS,
+        "initial_colour_logits": PURPOSE_COLOUR_LOGITS,
+        "initial_cells": PURPOSE_INITIAL_CELLS,
+        "cell_updates": PURPOSE_CELL_UPDATES,
+    },
+    "counters": {
+        "rule_weights": "parameter index in the order conv (HWIO), hidden, readout",
+        "initial_colour_logits": "0..2K-1, Box-Muller pairs (k, K + k)",
+        "initial_cells": "cell index y * W + x",
+        "cell_updates": "step * H * W + y * W + x",
+    },
+}

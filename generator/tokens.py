@@ -3,6 +3,7 @@
 A 2x2 patch with cells a b / c d (row-major) is the token a + 10 b + 100 c + 1000 d.
 A frame is [FRAME_START] + its patch tokens in row-major order + [FRAME_END]; a
 sequence is the frames of one trajectory, 27 x 38 = 1026 tokens, stored as uint16.
+Decoding, which readers need without torch, lives in generator.format.
 """
 
 import torch
@@ -28,13 +29,3 @@ def frames_to_sequence(frames: torch.Tensor) -> torch.Tensor:
     end = torch.full_like(start, FRAME_END)
     framed = torch.cat([start, patches, end], dim=-1)
     return framed.flatten(-2).to(torch.uint16)
-
-
-def sequence_to_frames(tokens, grid_size: int = 12) -> torch.Tensor:
-    """Inverse of frames_to_sequence for one sequence: (F, H, W) uint8 colours."""
-    tokens = torch.as_tensor(tokens).to(torch.int64)
-    per_frame = (grid_size // 2) ** 2 + 2
-    patches = tokens.view(-1, per_frame)[:, 1:-1].view(-1, grid_size // 2, grid_size // 2)
-    digits = torch.stack([(patches // 10**i) % 10 for i in range(4)], dim=-1)  # a, b, c, d
-    grid = digits.view(-1, grid_size // 2, grid_size // 2, 2, 2).permute(0, 1, 3, 2, 4)
-    return grid.reshape(-1, grid_size, grid_size).to(torch.uint8)

@@ -1,0 +1,160 @@
+"""The Ray side of the pipeline: a loopback-only local runtime or a joined cluster, and its actors.
+
+Local runs set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray is imported: Ray then
+runs single-node and binds every port to 127.0.0.1 (unset, the GCS, raylet and
+workers listen on all interfaces). Token authentication stays on, Ray's default
+for local runtimes. With a RAY_ADDRESS the same code joins that cluster instead,
+shipping the generator package to its workers through the runtime environment.
+
+Layout: one actor per GPU when the cluster has GPUs. On CPUs, one actor per CPU
+but one, whose logical CPU stays free for the driver, which writes the shards;
+every actor asks Ray for one CPU, so they can never starve the driver's work. On
+a 2-core machine that is one actor running 2 torch threads, which made 86% of
+what two single-threaded processes make. Actors restart after a crash and Ray
+retries the shard they were making; a shard is a pure function of its rule ids.
+"""
+
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from generator.config import ConfigError, GeneratorConfig, RunOptions
+
+LOOPBACK = "127.0.0.1"
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+ACTOR_RESTARTS = 4
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when nothing listens at a 'host:port' or 'ray://host:port' address."""
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"RAY_ADDRESS={address!r} is not host:port: use e.g. 127.0.0.1:6379, or leave it empty to run locally")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConfigError(f"RAY_ADDRESS={address} is unreachable ({error.strerror or error}): start the cluster "
+                          f"(ray start --head) or leave RAY_ADDRESS empty to run locally") from None
+
+
+@contextlib.contextmanager
+def ray_runtime(options: RunOptions):
+    """Join options.ray_address, or start a local runtime on 127.0.0.1; shut down on exit."""
+    if not options.ray_address:
+        os.environ.pop("RAY_ADDRESS", None)  # else ray.init() would join it anyway
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is first imported
+    import ray
+
+    runtime_env = {"py_modules": [PACKAGE_DIR]}
+    common = {"runtime_env": runtime_env, "logging_level": "error", "log_to_driver": False}
+    if options.ray_address:
+        ray.init(address=options.ray_address, **common)
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address=LOOPBACK, **common)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many generation actors, with which resources."""
+
+    count: int
+    """Number of actors."""
+    num_cpus: float
+    """Logical CPUs each actor reserves."""
+    num_gpus: float
+    """GPUs each actor reserves (1 on GPU clusters, else 0)."""
+    threads: int
+    """torch intra-op threads per actor."""
+    device: str
+    """'cuda' or 'cpu': the kind of device every actor rolls out on."""
+
+
+def plan_workers(resources: dict, options: RunOptions) -> WorkerPlan:
+    """Pick the actor layout for a cluster with these total resources (see the module docstring)."""
+    cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+    if options.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device {options.device!r}: the pipeline takes auto, cpu or cuda (Ray assigns the GPUs)")
+    if options.device == "cuda" and not gpus:
+        raise ConfigError("device 'cuda' requested but the Ray cluster has no GPUs: use --device auto or cpu")
+    if gpus and options.device != "cpu":
+        count = options.workers or gpus
+        if count > gpus:
+            raise ConfigError(f"workers={count} but the cluster has {gpus} GPU(s): use --workers {gpus} or fewer")
+        return WorkerPlan(count, 1, 1, options.threads_per_worker or 1, "cuda")
+    count = options.workers or max(1, cpus - 1)
+    if count > cpus:
+        raise ConfigError(f"workers={count} but the cluster has {cpus} CPU(s): use --workers {cpus} or fewer")
+    return WorkerPlan(count, 1, 0, options.threads_per_worker or max(1, cpus // count), "cpu")
+
+
+def cpu_model_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+class ShardWorker:
+    """A Ray actor that holds one RuleGenerator and makes shards from rule-id ranges."""
+
+    def __init__(self, config: GeneratorConfig, threads: int):
+        import torch
+
+        from generator.generate import RuleGenerator
+
+        torch.set_num_threads(threads)
+        self.generator = RuleGenerator(config)
+
+    def warm_up(self) -> float:
+        """Compile (or load from the disk cache) both step shapes; return the seconds it took."""
+        started = time.perf_counter()
+        size = self.generator.config.rules_per_batch
+        self.generator.score(np.arange(size))
+        self.generator.sequences(np.arange(size))
+        return time.perf_counter() - started
+
+    def describe(self) -> dict:
+        """The device and libraries rows are made with, for the manifest."""
+        import platform
+
+        import torch
+
+        device = self.generator.device
+        if device.startswith("cuda"):
+            name = torch.cuda.get_device_name(torch.device(device))
+        else:
+            name = cpu_model_name() or platform.machine()
+        return {"kind": "cuda" if device.startswith("cuda") else "cpu", "name": name, "torch": torch.__version__,
+                "numpy": np.__version__, "compiled_step": self.generator.config.compile}
+
+    def peak_rss(self) -> int:
+        """Peak resident memory of this actor's process, in bytes."""
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def make_shard(self, first_rule: int, stop_rule: int) -> dict:
+        """Score candidates first_rule .. stop_rule - 1 and roll out those in the band."""
+        rows = self.generator.generate(first_rule, stop_rule)
+        return {name: getattr(rows, name) for name in rows.__dataclass_fields__}
+
+
+def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, warm_up: bool = True) -> list:
+    """Create plan.count actors and, if they will make shards, wait until each has compiled its step."""
+    actor = ray.remote(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_RESTARTS,
+                       max_task_retries=ACTOR_RESTARTS)(ShardWorker)
+    device_config = GeneratorConfig.from_dict({**config.to_dict(), "device": plan.device})
+    workers = [actor.remote(device_config, plan.threads) for _ in range(plan.count)]
+    if warm_up:
+        ray.get([worker.warm_up.remote() for worker in workers])
+    return workers
