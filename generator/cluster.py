@@ -143,9 +143,10 @@ class ShardWorker:
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    def make_shard(self, first_rule: int, stop_rule: int) -> dict:
-        """Score candidates first_rule .. stop_rule - 1 and roll out those in the band."""
-        rows = self.generator.generate(first_rule, stop_rule)
+    def make_shard(self, first_rule: int, stop_rule: int, max_rows: int) -> dict:
+        """Score candidates first_rule .. stop_rule - 1 and roll out those in the band, stopping
+        once `max_rows` rows are made (an upper bound on what the dataset can still use)."""
+        rows = self.generator.generate(first_rule, stop_rule, max_rows)
         return {name: getattr(rows, name) for name in rows.__dataclass_fields__}
 
 

@@ -42,6 +42,9 @@ class GeneratedRows:
     """uint16 (N, tokens_per_sequence)."""
 
 
+SCORING_CHUNK_BATCHES = 8  # with max_rows, candidates are scored this many batches at a time
+
+
 class RuleGenerator:
     """Holds the device, the (optionally compiled) step and the gzip threads of one process."""
 
@@ -88,18 +91,35 @@ class RuleGenerator:
             out.append(frames_to_sequence(frames).flatten(0, 1).numpy())
         return np.concatenate(out) if out else np.empty((0, self.nca.tokens_per_sequence), np.uint16)
 
-    def generate(self, first_rule: int, stop_rule: int) -> GeneratedRows:
-        """Score candidates first_rule .. stop_rule - 1 and roll out the accepted ones."""
-        candidates = np.arange(first_rule, stop_rule, dtype=np.int64)
-        ratios = self.score(candidates)
-        keep = (ratios > self.band.lo) & (ratios < self.band.hi)
-        accepted = candidates[keep]
+    def generate(self, first_rule: int, stop_rule: int, max_rows: int | None = None) -> GeneratedRows:
+        """Score candidates first_rule .. stop_rule - 1 and roll out the accepted ones.
+
+        With `max_rows`, scoring stops once the band has yielded that many rows and only
+        those rows are rolled out: the result is the first `max_rows` rows of the full
+        range, and the candidates are the scored prefix."""
         per_rule = self.config.trajectories_per_rule
+        chunk = (stop_rule - first_rule) if max_rows is None else SCORING_CHUNK_BATCHES * self.config.rules_per_batch
+        candidates, ratios, accepted_rows = [], [], 0
+        for start in range(first_rule, stop_rule, max(chunk, 1)):
+            ids = np.arange(start, min(start + chunk, stop_rule), dtype=np.int64)
+            candidates.append(ids)
+            ratios.append(self.score(ids))
+            accepted_rows += per_rule * int(self.band_mask(ratios[-1]).sum())
+            if max_rows is not None and accepted_rows >= max_rows:
+                break
+        candidates = np.concatenate(candidates) if candidates else np.empty(0, np.int64)
+        ratios = np.concatenate(ratios) if ratios else np.empty(0, np.float64)
+        keep = self.band_mask(ratios)
+        rules_needed = len(candidates) if max_rows is None else -(-max_rows // per_rule)
+        accepted, accepted_ratios = candidates[keep][:rules_needed], ratios[keep][:rules_needed]
         return GeneratedRows(
             candidate_ids=candidates,
             candidate_ratios=ratios,
             rule_ids=np.repeat(accepted, per_rule),
             trajectory_ids=np.tile(np.arange(per_rule, dtype=np.int64), len(accepted)),
-            ratios=np.repeat(ratios[keep], per_rule),
+            ratios=np.repeat(accepted_ratios, per_rule),
             tokens=self.sequences(accepted),
         )
+
+    def band_mask(self, ratios: np.ndarray) -> np.ndarray:
+        return (ratios > self.band.lo) & (ratios < self.band.hi)

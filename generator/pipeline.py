@@ -88,12 +88,16 @@ def preflight(config: DatasetConfig, options: RunOptions) -> None:
         check_reachable(options.ray_address)
 
 
-def shard_entry(index: int, config: DatasetConfig, result: dict, rows_wanted: int) -> tuple:
-    """The first `rows_wanted` rows of a made shard as a table, and the shard's journal entry."""
+def shard_entry(index: int, config: DatasetConfig, result: dict, rows_missing: int) -> tuple:
+    """The rows of a made shard the dataset still needs, as a table, and the shard's journal entry.
+
+    The shard that completes the dataset counts its candidates up to its last kept rule;
+    any other shard was scored over its whole range (its worker's row bound exceeded
+    what the range gave), and counts all of it."""
     first_rule = index * config.candidates_per_shard
-    take = min(len(result["rule_ids"]), rows_wanted)
+    take = min(len(result["rule_ids"]), rows_missing)
     consumed = len(result["candidate_ids"])
-    if take < len(result["rule_ids"]):  # the last shard: stop after the last rule it keeps
+    if take == rows_missing and take:
         consumed = int(result["rule_ids"][take - 1]) - first_rule + 1
     candidate_ratios = result["candidate_ratios"][:consumed]
     band = parse_band(config.generator.band)
@@ -133,12 +137,7 @@ class ShardWriter:
 
     def accept(self, index: int, result: dict) -> None:
         if index in self.repairs:
-            recorded = self.repairs.pop(index)
-            entry = self._write(index, result, recorded["rows"])
-            if entry["sha256"] != recorded["sha256"]:
-                raise PipelineError(f"{entry['name']} came out different from its record (sha256 {entry['sha256'][:12]} "
-                                    f"!= {recorded['sha256'][:12]}): the dataset was made on another kind of device or "
-                                    f"library version; make it again under a fresh OUT")
+            self._repair(self.repairs.pop(index), result)
             return
         self.waiting[index] = result
         while self.next_index in self.waiting and self.rows_missing:
@@ -149,8 +148,19 @@ class ShardWriter:
         if not self.rows_missing:
             self.waiting.clear()  # speculative shards past the end are not needed
 
-    def _write(self, index: int, result: dict, rows_wanted: int) -> dict:
-        table, entry = shard_entry(index, self.config, result, rows_wanted)
+    def _repair(self, recorded: dict, result: dict) -> None:
+        """Rewrite a damaged shard from its rule ids; it must come out with the recorded bytes."""
+        table, _ = shard_entry(recorded["index"], self.config, result, recorded["rows"])
+        written = write_shard(os.path.join(self.dataset_dir, recorded["name"]), table)
+        if written["sha256"] != recorded["sha256"]:
+            raise PipelineError(f"{recorded['name']} came out different from its record (sha256 {written['sha256'][:12]} "
+                                f"!= {recorded['sha256'][:12]}): the dataset was made on another kind of device or "
+                                f"library version; make it again under a fresh OUT")
+        self.entries[recorded["index"]] = recorded
+        self.bar.update(recorded["tokens"])
+
+    def _write(self, index: int, result: dict, rows_missing: int) -> dict:
+        table, entry = shard_entry(index, self.config, result, rows_missing)
         entry.update(write_shard(os.path.join(self.dataset_dir, entry["name"]), table))
         self.entries[index] = entry
         record(self.dataset_dir, entry)
@@ -181,7 +191,9 @@ def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter) 
                 index, next_new = next_new, next_new + 1
             worker = slots.pop()
             first = index * config.candidates_per_shard
-            pending[worker.make_shard.remote(first, first + config.candidates_per_shard)] = (index, worker)
+            # rows still missing now bound what this shard can contribute: earlier shards only lower it
+            max_rows = writer.repairs[index]["rows"] if index in writer.repairs else writer.rows_missing
+            pending[worker.make_shard.remote(first, first + config.candidates_per_shard, max_rows)] = (index, worker)
         if not pending:
             return
         [ref], _ = ray.wait(list(pending), num_returns=1)
@@ -290,7 +302,7 @@ def print_summary(summary: dict) -> None:
         rate = summary["written_tokens"] / max(summary["generation_seconds"], 1e-9)
         lines += [
             f"time      {summary['seconds']:.1f} s: {summary['start_up_seconds']:.1f} s start-up and compile, "
-            f"{summary['generation_seconds']:.1f} s making {summary['written_tokens']:,} tokens ({rate / 1e6:.2f}M tokens/s)",
+            f"{summary['generation_seconds']:.1f} s making {summary['written_tokens']:,} tokens ({rate:,.0f} tokens/s)",
             f"workers   {plan.count} x {plan.device} ({plan.threads} thread(s) each); "
             f"{summary['resumed_shards']} shard(s) kept from an earlier run",
             f"memory    peak RSS: driver {peak_rss_of_driver() / 1e9:.2f} GB, largest worker {summary['worker_peak_rss'] / 1e9:.2f} GB",
