@@ -9,8 +9,12 @@ BENCH_ENV := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=6871947673
 BAND ?= high
 RULES ?= 2000
 SEED ?= 0
+OUT ?= shards
+# make shards: TOKENS (training tokens, 1024 per sequence) or SEQUENCES; the paper's 164M
+# tokens (160,000 sequences) when neither is given. RAY_ADDRESS joins a running cluster.
+SIZE = $(if $(TOKENS),--tokens $(TOKENS),$(if $(SEQUENCES),--sequences $(SEQUENCES)))
 
-.PHONY: setup test bench bands clean-venv
+.PHONY: setup test bench bands shards clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +29,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BENCH_ENV) $(PY) -m bench.generator
+
+shards: $(STAMP)
+	$(PY) -m generator.pipeline --band '$(BAND)' --seed '$(SEED)' --out '$(OUT)' $(SIZE) \
+		$(if $(RAY_ADDRESS),--ray-address '$(RAY_ADDRESS)')
 
 bands: $(STAMP)
 	$(PY) -m generator bands --band $(BAND) --rules $(RULES) --seed $(SEED)

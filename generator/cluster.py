@@ -47,8 +47,13 @@ def ray_runtime(options: RunOptions):
     """Join options.ray_address, or start a local runtime on 127.0.0.1; shut down on exit."""
     if not options.ray_address:
         os.environ.pop("RAY_ADDRESS", None)  # else ray.init() would join it anyway
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is first imported
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when ray is first imported...
     import ray
+
+    if not options.ray_address:
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False  # ...so also set where it was read, if ray came in earlier
 
     runtime_env = {"py_modules": [PACKAGE_DIR]}
     common = {"runtime_env": runtime_env, "logging_level": "error", "log_to_driver": False}

@@ -75,9 +75,12 @@ def preflight(config: DatasetConfig, options: RunOptions) -> None:
     existing = os.path.abspath(options.out)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"OUT={options.out} cannot be written ({existing} is not a writable folder): "
-                          f"choose another OUT or fix its permissions")
+    try:  # a real probe: permission bits do not stop root, and read-only file systems ignore them
+        os.close(os.open(probe := os.path.join(existing, f".ncaforge-probe-{os.getpid()}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(f"OUT={options.out} cannot be written ({existing}: {error.strerror}): "
+                          f"choose another OUT or fix its permissions") from None
     need, free = estimated_bytes(config), shutil.disk_usage(existing).free
     if need > free:
         raise ConfigError(f"OUT={options.out} has {free / 1e9:.2f} GB free but the dataset needs up to "

@@ -1,0 +1,226 @@
+"""The pipeline through real Ray runtimes: datasets match their manifest, pass verify, and come out
+byte-identical across worker counts, killed drivers, killed workers, damaged shards and a joined cluster."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from generator.config import DatasetConfig, GeneratorConfig, RunOptions
+from generator.format import read_manifest
+from generator.pipeline import main, run
+from generator.shards import file_sha256
+from generator.verify import verify
+from tests.conftest import ROOT
+
+SEED, SEQUENCES, CANDIDATES_PER_SHARD = 5, 1500, 1024  # ~470 rows a shard: 4 shards, the last one cut short
+CLI_ARGS = ["--band", "high", "--seed", str(SEED), "--sequences", str(SEQUENCES), "--candidates-per-shard",
+            str(CANDIDATES_PER_SHARD), "--batch", "256", "--no-compile", "--no-progress"]
+
+
+def small_config() -> DatasetConfig:
+    generator = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=256)
+    return DatasetConfig(sequences=SEQUENCES, candidates_per_shard=CANDIDATES_PER_SHARD, generator=generator)
+
+
+def dataset_files(dataset_dir: str) -> dict:
+    """name -> sha256 of every file a finished dataset holds (hidden journal and temporaries excluded)."""
+    return {name: file_sha256(os.path.join(dataset_dir, name)) for name in sorted(os.listdir(dataset_dir))
+            if not name.startswith(".")}
+
+
+def pipeline_process(out: str, *extra, env=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "generator.pipeline", *CLI_ARGS, "--out", out, *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for_journal(dataset_dir: str, entries: int, process: subprocess.Popen, timeout: float = 240) -> None:
+    journal = os.path.join(dataset_dir, ".progress")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.isdir(journal) and len([n for n in os.listdir(journal) if n.endswith(".json")]) >= entries:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError(f"no {entries} journal entries in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run with one worker: the dataset every other run must reproduce."""
+    out = str(tmp_path_factory.mktemp("reference"))
+    summary = run(small_config(), RunOptions(out=out, workers=1, progress=False))
+    return summary["dataset_dir"]
+
+
+def test_a_small_dataset_matches_its_manifest_and_passes_verify(reference):
+    manifest = read_manifest(reference)
+    assert manifest["totals"]["rows"] == SEQUENCES and manifest["totals"]["shards"] == 4
+    assert manifest["totals"]["tokens"] == SEQUENCES * 1026
+    rows_seen, previous_stop = 0, 0
+    for entry in manifest["shards"]:
+        path = os.path.join(reference, entry["name"])
+        assert file_sha256(path) == entry["sha256"] and os.path.getsize(path) == entry["bytes"]
+        table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+        assert len(table) == entry["rows"] and table.column("tokens").type.list_size == 1026
+        rules = table.column("rule_id").to_numpy()
+        assert entry["first_rule_id"] == previous_stop == entry["index"] * CANDIDATES_PER_SHARD
+        assert entry["first_rule_id"] <= rules.min() and rules.max() < entry["stop_rule_id"]
+        ratios = table.column("ratio").to_numpy()
+        assert ((ratios > 0.5) & (ratios < 1.0)).all() and entry["ratio_min"] == ratios.min()
+        rows_seen += len(table)
+        previous_stop = entry["stop_rule_id"]
+    last = manifest["shards"][-1]
+    assert last["stop_rule_id"] == int(rules[-1]) + 1  # the last shard stops right after its last kept rule
+    acceptance = manifest["acceptance"]
+    assert sum(acceptance["histogram"]["counts"]) == acceptance["candidates"] == previous_stop
+    assert acceptance["accepted_rules"] == SEQUENCES and 0.40 < acceptance["acceptance_rate"] < 0.52
+    assert manifest["complexity"]["serialisation"] == "int32 little-endian"
+    assert manifest["config"]["generator"]["seed"] == SEED and manifest["environment"]["device"]["kind"] == "cpu"
+    assert Image.open(os.path.join(reference, "histogram.png")).format == "PNG"
+    assert Image.open(os.path.join(reference, "preview.png")).height > 4 * 48
+    assert sorted(os.listdir(reference)) == sorted(dataset_files(reference))  # no journal, no temporaries
+    problems, summary = verify(reference, sample=6)
+    assert problems == [] and "6 rows regenerated" in summary
+
+
+def test_the_worker_count_does_not_change_a_byte(reference, tmp_path):
+    summary = run(small_config(), RunOptions(out=str(tmp_path), workers=2, progress=False))
+    assert summary["workers"].count == 2 and summary["workers"].threads == 1
+    assert summary["dataset_id"] == os.path.basename(reference)
+    assert dataset_files(summary["dataset_dir"]) == dataset_files(reference)
+
+
+def test_rerunning_a_finished_dataset_checks_it_and_writes_nothing(reference, capsys):
+    before = {name: os.stat(os.path.join(reference, name)).st_mtime_ns for name in os.listdir(reference)}
+    assert main([*CLI_ARGS, "--out", os.path.dirname(reference)]) == 0
+    assert "already complete" in capsys.readouterr().out
+    assert {name: os.stat(os.path.join(reference, name)).st_mtime_ns for name in os.listdir(reference)} == before
+
+
+def test_kill_9_of_the_driver_then_a_rerun_gives_the_identical_dataset(reference, tmp_path):
+    dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
+    driver = pipeline_process(str(tmp_path))
+    wait_for_journal(dataset_dir, 2, driver)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert not os.path.exists(os.path.join(dataset_dir, "manifest.json"))
+    with open(os.path.join(dataset_dir, "part-00000.arrow"), "r+b") as shard:
+        shard.truncate(1000)  # damage a finished shard too: the resume must notice and remake it
+    rerun = pipeline_process(str(tmp_path))
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert "part-00000.arrow is truncated or padded (1000 of" in err and "regenerating it" in err
+    assert "1 shard(s) kept from an earlier run" in out or "2 shard(s) kept" in out
+    assert dataset_files(dataset_dir) == dataset_files(reference)
+
+
+def test_kill_9_of_a_worker_is_retried_and_the_dataset_is_identical(reference, tmp_path):
+    dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
+    driver = pipeline_process(str(tmp_path))
+    wait_for_journal(dataset_dir, 1, driver)
+    workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "ShardWorker" in " ".join(p.cmdline())]
+    assert len(workers) == 1
+    workers[0].send_signal(signal.SIGKILL)
+    out, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert dataset_files(dataset_dir) == dataset_files(reference)
+
+
+def test_a_damaged_shard_of_a_finished_dataset_is_named_by_verify_and_restored_by_a_rerun(reference, tmp_path, capsys):
+    dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
+    shutil.copytree(reference, dataset_dir)
+    with open(os.path.join(dataset_dir, "part-00002.arrow"), "r+b") as shard:
+        shard.seek(5000)
+        shard.write(b"\x00" * 64)  # same size, different bytes
+    problems, _ = verify(dataset_dir)
+    assert len(problems) == 1 and problems[0].startswith("part-00002.arrow: truncated or corrupt")
+    assert main([*CLI_ARGS, "--out", str(tmp_path)]) == 0
+    assert "part-00002.arrow is corrupt (sha256 differs from the record): regenerating it" in capsys.readouterr().err
+    assert dataset_files(dataset_dir) == dataset_files(reference)
+    assert verify(dataset_dir)[0] == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_pipeline_joins_a_cluster_started_with_ray_start_on_loopback(reference, tmp_path):
+    ray_dir = tempfile.mkdtemp(prefix="ncaray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    token = os.path.join(ray_dir, "token")
+    with open(token, "w") as f:
+        f.write(os.urandom(32).hex())
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token}
+    port = free_port()
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             f"--temp-dir={ray_dir}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) and time.time() < deadline:
+            time.sleep(0.3)
+        driver = pipeline_process(str(tmp_path), "--workers", "2", env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+        out, err = driver.communicate(timeout=300)
+        assert driver.returncode == 0, err
+        dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
+        assert dataset_files(dataset_dir) == dataset_files(reference)
+        listening = {c.laddr.ip for p in [psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)]
+                     for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+        shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_the_local_ray_runtime_listens_on_loopback_only():
+    from generator.cluster import ray_runtime
+
+    with ray_runtime(RunOptions()) as ray:
+        ray.get(ray.remote(lambda: 1).remote())  # a worker process exists too
+        processes = psutil.Process().children(recursive=True)
+        listening = {c.laddr.ip for p in processes for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    assert len(processes) >= 3 and listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--band", "huge"], "unknown band 'huge'"),
+        (["--tokens", "0"], "0 is not positive"),
+        (["--tokens", "-5"], "-5 is not positive"),
+        (["--sequences", "0"], "0 is not positive"),
+        (["--band", "0.7-1.0"], "band 0.7-1 accepts almost no random rules"),
+        (["--out", "{tmp}/a-file/sub"], "cannot be written"),
+        (["--out", "/proc/ncaforge"], "cannot be written"),
+        (["--ray-address", "127.0.0.1:{closed_port}"], "is unreachable"),
+        (["--ray-address", "no-port-here"], "is not host:port"),
+        (["--sequences", str(10**12)], "GB free but the dataset needs up to"),
+        (["--workers", "3"], "workers=3 but the cluster has 2 CPU(s)"),
+    ],
+)
+def test_bad_input_fails_in_one_line_before_any_work_and_leaves_nothing(args, words, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    args = [a.format(tmp=tmp_path, closed_port=free_port()) for a in args]
+    out = str(tmp_path / "out")
+    argv = [*CLI_ARGS[:2], "--no-compile", "--no-progress", "--out", out, *args]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1, err
+    assert not os.path.exists(out)
