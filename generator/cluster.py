@@ -4,7 +4,9 @@ Local runs set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before Ray is imported: Ray t
 runs single-node and binds every port to 127.0.0.1 (unset, the GCS, raylet and
 workers listen on all interfaces). Token authentication stays on, Ray's default
 for local runtimes. With a RAY_ADDRESS the same code joins that cluster instead,
-shipping the generator package to its workers through the runtime environment.
+shipping the generator package to its workers through the runtime environment
+(local workers import it from the checkout, which keeps torch.compile's disk
+cache valid from run to run).
 
 Layout: one actor per GPU when the cluster has GPUs. On CPUs, one actor per CPU
 but one, whose logical CPU stays free for the driver, which writes the shards;
@@ -55,11 +57,10 @@ def ray_runtime(options: RunOptions):
 
         ray_constants.ENABLE_RAY_CLUSTER = False  # ...so also set where it was read, if ray came in earlier
 
-    runtime_env = {"py_modules": [PACKAGE_DIR]}
-    common = {"runtime_env": runtime_env, "logging_level": "error", "log_to_driver": False}
-    if options.ray_address:
-        ray.init(address=options.ray_address, **common)
-    else:
+    common = {"logging_level": "error", "log_to_driver": False}
+    if options.ray_address:  # the cluster's nodes may not have this checkout: ship the package
+        ray.init(address=options.ray_address, runtime_env={"py_modules": [PACKAGE_DIR]}, **common)
+    else:  # local workers import it from the driver's sys.path, as it is on disk
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address=LOOPBACK, **common)
     try:
         yield ray
