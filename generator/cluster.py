@@ -5,15 +5,17 @@ runs single-node and binds every port to 127.0.0.1 (unset, the GCS, raylet and
 workers listen on all interfaces). Token authentication stays on, Ray's default
 for local runtimes. With a RAY_ADDRESS the same code joins that cluster instead,
 shipping the generator package to its workers through the runtime environment
-(local workers import it from the checkout, which keeps torch.compile's disk
-cache valid from run to run).
+(local workers import it from the checkout through PYTHONPATH, which keeps
+torch.compile's disk cache valid from run to run).
 
-Layout: one actor per GPU when the cluster has GPUs. On CPUs, one actor per CPU
-but one, whose logical CPU stays free for the driver, which writes the shards;
-every actor asks Ray for one CPU, so they can never starve the driver's work. On
-a 2-core machine that is one actor running 2 torch threads, which made 86% of
-what two single-threaded processes make. Actors restart after a crash and Ray
-retries the shard they were making; a shard is a pure function of its rule ids.
+Layout: one actor per GPU when the cluster has GPUs, else one single-threaded
+actor per CPU. A local runtime reserves (cores - 1) / cores of a logical CPU per
+actor, so one logical CPU always stays free for the driver, which writes the
+shards and is not a Ray task: nothing Ray schedules can starve it, and every
+physical core still runs an actor. Measured on 2 cores with other work running:
+two single-threaded actors made 1.7-1.9M tokens/s, one actor with two threads
+0.2-0.4M (its OpenMP barriers wait on whichever thread lost its core). Actors
+restart after a crash and Ray retries their shard, a pure function of its rule ids.
 """
 
 import contextlib
@@ -60,8 +62,10 @@ def ray_runtime(options: RunOptions):
     common = {"logging_level": "error", "log_to_driver": False}
     if options.ray_address:  # the cluster's nodes may not have this checkout: ship the package
         ray.init(address=options.ray_address, runtime_env={"py_modules": [PACKAGE_DIR]}, **common)
-    else:  # local workers import it from the driver's sys.path, as it is on disk
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address=LOOPBACK, **common)
+    else:  # local workers import it from this checkout, wherever the driver was started
+        path = os.pathsep.join(filter(None, [os.path.dirname(PACKAGE_DIR), os.environ.get("PYTHONPATH")]))
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address=LOOPBACK,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}}, **common)
     try:
         yield ray
     finally:
@@ -85,7 +89,8 @@ class WorkerPlan:
 
 
 def plan_workers(resources: dict, options: RunOptions) -> WorkerPlan:
-    """Pick the actor layout for a cluster with these total resources (see the module docstring)."""
+    """Pick the actor layout for a cluster with these total resources (see the module docstring);
+    no options.ray_address means the local runtime, where one logical CPU stays unreserved."""
     cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
     if options.device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device {options.device!r}: the pipeline takes auto, cpu or cuda (Ray assigns the GPUs)")
@@ -96,10 +101,11 @@ def plan_workers(resources: dict, options: RunOptions) -> WorkerPlan:
         if count > gpus:
             raise ConfigError(f"workers={count} but the cluster has {gpus} GPU(s): use --workers {gpus} or fewer")
         return WorkerPlan(count, 1, 1, options.threads_per_worker or 1, "cuda")
-    count = options.workers or max(1, cpus - 1)
+    count = options.workers or cpus
     if count > cpus:
         raise ConfigError(f"workers={count} but the cluster has {cpus} CPU(s): use --workers {cpus} or fewer")
-    return WorkerPlan(count, 1, 0, options.threads_per_worker or max(1, cpus // count), "cpu")
+    share = 1.0 if options.ray_address or cpus == 1 else min(1.0, (cpus - 1) / count)
+    return WorkerPlan(count, share, 0, options.threads_per_worker or 1, "cpu")
 
 
 def cpu_model_name() -> str:

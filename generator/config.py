@@ -180,10 +180,10 @@ class RunOptions:
     """A running Ray cluster ('host:port' or 'ray://host:port'); empty starts a local runtime
     on 127.0.0.1 and stops it at the end."""
     workers: int = 0
-    """Generation actors; 0 = one per GPU on a GPU cluster, else one per CPU but one, which is
-    left for the driver and writer (at least one actor)."""
+    """Generation actors; 0 = one per GPU on a GPU cluster, else one per CPU."""
     threads_per_worker: int = 0
-    """torch threads per CPU actor; 0 = the CPUs divided by the actors."""
+    """torch threads per actor; 0 = one (several threads per actor stall at OpenMP barriers
+    whenever another process takes a core)."""
     device: str = "auto"
     """'auto' (GPU actors when the cluster has GPUs, else CPU actors), 'cpu' or 'cuda'."""
     progress: bool = True
