@@ -13,8 +13,12 @@ OUT ?= shards
 # make shards: TOKENS (training tokens, 1024 per sequence) or SEQUENCES; the paper's 164M
 # tokens (160,000 sequences) when neither is given. RAY_ADDRESS joins a running cluster.
 SIZE = $(if $(TOKENS),--tokens $(TOKENS),$(if $(SEQUENCES),--sequences $(SEQUENCES)))
+# make serve: the catalog. Off loopback it needs NCAFORGE_CATALOG_TOKEN in the environment.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SHARDS ?= shards
 
-.PHONY: setup test bench bands shards clean-venv
+.PHONY: setup test bench bands shards serve clean-venv
 
 setup: $(STAMP)
 
@@ -29,10 +33,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BENCH_ENV) $(PY) -m bench.generator
+	$(BENCH_ENV) $(PY) -m bench.pipeline
+	$(PY) -m bench.service
 
 shards: $(STAMP)
 	$(PY) -m generator.pipeline --band '$(BAND)' --seed '$(SEED)' --out '$(OUT)' $(SIZE) \
 		$(if $(RAY_ADDRESS),--ray-address '$(RAY_ADDRESS)')
+
+serve: $(STAMP)
+	$(PY) -m service --host '$(HOST)' --port '$(PORT)' --shards '$(SHARDS)'
 
 bands: $(STAMP)
 	$(PY) -m generator bands --band $(BAND) --rules $(RULES) --seed $(SEED)

@@ -166,8 +166,16 @@ class DatasetConfig:
 
 RUNTIME_FIELDS = ("rules_per_batch", "device", "compile", "gzip_threads")
 """GeneratorConfig fields that change how fast rows are made, never which rows: left out of
-the dataset id. The resolved device kind goes into the id instead (CPU and CUDA may round
-differently)."""
+the dataset id and the manifest's config. The resolved device kind goes into the id instead
+(CPU and CUDA may round differently)."""
+
+
+def dataset_content(config: DatasetConfig) -> dict:
+    """The config without its runtime fields: what decides a dataset's bytes, as the manifest
+    records it (GeneratorConfig.from_dict fills the runtime fields back with defaults)."""
+    content = config.to_dict()
+    content["generator"] = {k: v for k, v in content["generator"].items() if k not in RUNTIME_FIELDS}
+    return content
 
 
 @dataclass(frozen=True)

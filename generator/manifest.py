@@ -17,7 +17,7 @@ import numpy as np
 from generator import __version__
 from generator.bands import expected_acceptance, parse_band
 from generator.complexity import DEFINITION
-from generator.config import DatasetConfig
+from generator.config import DatasetConfig, dataset_content
 from generator.format import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_NAME, FORMAT_VERSION, HISTOGRAM_BIN_WIDTH,
                               RECORD_BATCH_ROWS, histogram_edges, shard_schema)
 from generator.seeds import SCHEME
@@ -82,7 +82,7 @@ def build_manifest(dataset_id: str, config: DatasetConfig, device: dict, entries
             "frame_tokens": {"start": 10000, "end": 10001}, "vocab_size": 10002,
         },
         "generator": {"name": "ncaforge", "version": __version__, **git_lineage()},
-        "config": config.to_dict(),
+        "config": dataset_content(config),
         "band": {"name": band.name, "lo": band.lo, "hi": band.hi},
         "seed_scheme": SCHEME,
         "complexity": {**DEFINITION, "probe_frames": config.generator.nca.probe_frames, "gzip_level": 9,

@@ -25,8 +25,9 @@ import time
 import numpy as np
 
 from generator.bands import expected_acceptance, parse_band
-from generator.config import RUNTIME_FIELDS, ConfigError, DatasetConfig, RunOptions
-from generator.format import HISTOGRAM_NAME, MANIFEST_NAME, PREVIEW_NAME, decode_frames, histogram_edges, shard_name
+from generator.config import ConfigError, DatasetConfig, RunOptions, dataset_content
+from generator.format import (FORMAT_VERSION, HISTOGRAM_NAME, MANIFEST_NAME, PREVIEW_NAME, decode_frames,
+                              histogram_edges, read_manifest, shard_name)
 from generator.journal import check_existing, record, remove_journal
 from generator.shards import rows_to_table, write_shard
 
@@ -56,12 +57,10 @@ def resolve_config(config: DatasetConfig) -> DatasetConfig:
 
 
 def dataset_id(config: DatasetConfig, device_kind: str) -> str:
-    """'<band>-<sequences>-<hash>': the hash covers everything that decides the bytes."""
-    content = config.to_dict()
-    content["generator"] = {k: v for k, v in content["generator"].items() if k not in RUNTIME_FIELDS}
-    from generator.format import FORMAT_VERSION
-
-    document = json.dumps({"format_version": FORMAT_VERSION, "device": device_kind, "dataset": content}, sort_keys=True)
+    """'<band>-<sequences>-<hash>': the hash covers everything that decides the bytes, which is
+    the manifest's config, the format version and the kind of device."""
+    document = json.dumps({"format_version": FORMAT_VERSION, "device": device_kind, "dataset": dataset_content(config)},
+                          sort_keys=True)
     return f"{parse_band(config.generator.band).name}-{config.sequences}-{hashlib.sha256(document.encode()).hexdigest()[:12]}"
 
 
@@ -164,6 +163,7 @@ class ShardWriter:
 
     def _write(self, index: int, result: dict, rows_missing: int) -> dict:
         table, entry = shard_entry(index, self.config, result, rows_missing)
+        os.makedirs(self.dataset_dir, exist_ok=True)  # appears with its first shard, not before
         entry.update(write_shard(os.path.join(self.dataset_dir, entry["name"]), table))
         self.entries[index] = entry
         record(self.dataset_dir, entry)
@@ -237,18 +237,37 @@ def write_pictures(dataset_dir: str, config: DatasetConfig, manifest: dict) -> N
     save_atomically(preview_image(trajectories, titles), os.path.join(dataset_dir, PREVIEW_NAME))
 
 
+def local_device_kind(options: RunOptions) -> str:
+    """The kind of device a local runtime's actors would use (plan_workers decides it for real)."""
+    import torch
+
+    return "cuda" if options.device != "cpu" and torch.cuda.is_available() else "cpu"
+
+
+def finished_dataset(dataset_dir: str) -> dict | None:
+    """A summary if `dataset_dir` holds a finished dataset whose every shard matches its manifest."""
+    existing = check_existing(dataset_dir)
+    if not existing.complete or existing.damaged:
+        return None
+    return {"dataset_dir": dataset_dir, "dataset_id": os.path.basename(dataset_dir), "already_complete": True,
+            "manifest": read_manifest(dataset_dir)}
+
+
 def run(config: DatasetConfig, options: RunOptions) -> dict:
     """Make (or resume, or check) the dataset; return a summary of what is on disk."""
     from tqdm import tqdm
 
     from generator.atomic import write_json_atomically
     from generator.cluster import plan_workers, ray_runtime, start_workers
-    from generator.format import read_manifest
     from generator.manifest import build_manifest
 
     config = resolve_config(config)
     preflight(config, options)
     started = time.perf_counter()
+    if not options.ray_address:  # a finished local dataset is checked without starting Ray
+        finished = finished_dataset(os.path.join(options.out, dataset_id(config, local_device_kind(options))))
+        if finished:
+            return {**finished, "seconds": time.perf_counter() - started}
     with ray_runtime(options) as ray:
         plan = plan_workers(ray.cluster_resources(), options)
         identity = dataset_id(config, plan.device)
@@ -260,7 +279,6 @@ def run(config: DatasetConfig, options: RunOptions) -> dict:
         if existing.complete and not existing.damaged:
             return {**summary, "already_complete": True, "seconds": time.perf_counter() - started,
                     "manifest": read_manifest(dataset_dir)}
-        os.makedirs(dataset_dir, exist_ok=True)
         nothing_to_make = not existing.damaged and sum(e["rows"] for e in existing.valid.values()) >= config.sequences
         workers = start_workers(ray, plan, config.generator, warm_up=not nothing_to_make)
         warm = time.perf_counter()

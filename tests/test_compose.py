@@ -44,3 +44,12 @@ def test_the_catalog_is_published_on_host_loopback_only_and_requires_a_token():
     assert catalog["environment"]["NCAFORGE_CATALOG_TOKEN"].startswith("${NCAFORGE_CATALOG_TOKEN:?")
     assert all(volume.endswith(":ro") for volume in catalog["volumes"])  # read-only shard folder
     assert "ports" not in compose()["services"]["ray-head"]  # Ray stays on the compose network
+
+
+def test_the_catalog_command_parses_with_the_catalog_command_line():
+    from service.__main__ import build_parser
+
+    argv = command_with_defaults(compose()["services"]["catalog"])
+    assert argv[:3] == ["python", "-m", "service"]
+    args = build_parser().parse_args(argv[3:])
+    assert (args.host, args.port, args.shards) == ("0.0.0.0", 8000, "/shards")

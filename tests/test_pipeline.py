@@ -115,22 +115,23 @@ def test_kill_9_of_the_driver_then_a_rerun_gives_the_identical_dataset(reference
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert not os.path.exists(os.path.join(dataset_dir, "manifest.json"))
+    journalled = len(os.listdir(os.path.join(dataset_dir, ".progress")))
     with open(os.path.join(dataset_dir, "part-00000.arrow"), "r+b") as shard:
         shard.truncate(1000)  # damage a finished shard too: the resume must notice and remake it
     rerun = pipeline_process(str(tmp_path))
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
     assert "part-00000.arrow is truncated or padded (1000 of" in err and "regenerating it" in err
-    assert "1 shard(s) kept from an earlier run" in out or "2 shard(s) kept" in out
+    assert f"{journalled - 1} shard(s) kept from an earlier run" in out
     assert dataset_files(dataset_dir) == dataset_files(reference)
 
 
 def test_kill_9_of_a_worker_is_retried_and_the_dataset_is_identical(reference, tmp_path):
     dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
-    driver = pipeline_process(str(tmp_path))
+    driver = pipeline_process(str(tmp_path), "--workers", "2")
     wait_for_journal(dataset_dir, 1, driver)
     workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "ShardWorker" in " ".join(p.cmdline())]
-    assert len(workers) == 1
+    assert len(workers) == 2
     workers[0].send_signal(signal.SIGKILL)
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, err

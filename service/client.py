@@ -1,0 +1,209 @@
+"""The trainer's side of the catalog: find a dataset, fetch its shards verified, keep them cached.
+
+    from service.client import CatalogClient
+    catalog = CatalogClient("http://127.0.0.1:8000")
+    paths = catalog.download_dataset("high-3000-8ec9d4e538f8")
+
+Shards download in Range pieces into CACHE/<id>/.partial-<name>. An interrupted
+download resumes from the partial file's size; If-Range pins every piece to the
+sha256 the listing promised, so a shard that changed on the server restarts from
+scratch instead of being spliced. The finished file is hashed, compared with the
+catalog's sha256 and only then renamed to CACHE/<id>/<name>, atomically: a file
+under its final name is always complete and verified. A cached file whose sha256
+matches is used without any download.
+
+Every failure is a CatalogError with one line saying what happened and what to do.
+Ids and shard names from the server are checked against the format's patterns
+before they become local paths, so a misbehaving server cannot write outside the cache.
+"""
+
+import contextlib
+import hashlib
+import os
+
+import httpx
+
+from generator.format import DATASET_ID_PATTERN, SHARD_NAME_PATTERN
+from service.settings import TOKEN_ENV
+
+PIECE_BYTES = 8 * 1024 * 1024
+PARTIAL_PREFIX = ".partial-"
+HASH_BLOCK_BYTES = 1 << 20
+
+
+class CatalogError(Exception):
+    """The catalog could not be used; the message says why, in one line."""
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ncaforge", "catalog")
+
+
+def file_sha256(path: str):
+    """A sha256 object fed with the file's bytes (a resumed download goes on feeding it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(HASH_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest
+
+
+class CatalogClient:
+    """A client of one catalog. `http` replaces the HTTP client (tests pass a FastAPI TestClient)."""
+
+    def __init__(self, base_url: str, token: str | None = None, cache_dir: str | None = None,
+                 timeout: float = 30.0, http: httpx.Client | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.cache_dir = cache_dir or default_cache_dir()
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        self.http = http or httpx.Client(timeout=timeout)
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "CatalogClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def list_datasets(self, **filters) -> list:
+        """Every dataset matching the filters of GET /v1/datasets (band, min_ratio, max_ratio,
+        generator_version, min_tokens), following the pages to the end."""
+        return self._all_pages(f"{self.base_url}/v1/datasets", filters)
+
+    def dataset(self, dataset_id: str) -> dict:
+        """The summary of the dataset with exactly this id."""
+        return self._get_json(f"{self.base_url}/v1/datasets/{self._checked_id(dataset_id)}")
+
+    def shards(self, dataset_id: str) -> list:
+        """Every shard of the dataset: name, rows, bytes, sha256, ratio range, url."""
+        return self._all_pages(f"{self.base_url}/v1/datasets/{self._checked_id(dataset_id)}/shards", {})
+
+    # --- shard downloads --------------------------------------------------------------------
+
+    def download_dataset(self, dataset_id: str, piece_bytes: int = PIECE_BYTES) -> list:
+        """Download (or find cached) every shard; return their local paths in manifest order."""
+        return [self._download(dataset_id, shard, piece_bytes) for shard in self.shards(dataset_id)]
+
+    def download_shard(self, dataset_id: str, name: str, piece_bytes: int = PIECE_BYTES) -> str:
+        """Download (or find cached) one shard, verified against the catalog's sha256; return its path."""
+        shard = next((s for s in self.shards(dataset_id) if s["name"] == name), None)
+        if shard is None:
+            raise CatalogError(f"dataset {dataset_id} at {self.base_url} has no shard {name!r}")
+        return self._download(dataset_id, shard, piece_bytes)
+
+    def _download(self, dataset_id: str, shard: dict, piece_bytes: int) -> str:
+        name, expected, size = shard["name"], shard["sha256"], shard["bytes"]
+        if not SHARD_NAME_PATTERN.fullmatch(name):
+            raise CatalogError(f"the catalog at {self.base_url} lists a shard named {name!r}, which is not a shard "
+                               f"name: refusing to write it")
+        folder = os.path.join(self.cache_dir, self._checked_id(dataset_id))
+        final, partial = os.path.join(folder, name), os.path.join(folder, PARTIAL_PREFIX + name)
+        url = f"{self.base_url}/v1/datasets/{dataset_id}/shards/{name}"  # built here: see _all_pages
+        if os.path.isfile(final):
+            if file_sha256(final).hexdigest() == expected:
+                return final
+            os.remove(final)  # damaged or stale: nothing unverified stays under a shard's name
+        os.makedirs(folder, exist_ok=True)
+        if os.path.exists(partial) and os.path.getsize(partial) > size:
+            os.remove(partial)  # longer than the shard: not a prefix of it
+        digest = file_sha256(partial) if os.path.exists(partial) else hashlib.sha256()
+        with open(partial, "ab") as out:  # append mode: tell() starts at the partial file's size
+            while out.tell() < size:
+                digest = self._fetch_piece(url, f'"{expected}"', out, digest, min(piece_bytes, size - out.tell()))
+            out.flush()
+            os.fsync(out.fileno())
+        actual = digest.hexdigest()
+        if actual != expected:
+            os.remove(partial)
+            raise CatalogError(f"checksum mismatch for {dataset_id}/{name}: the catalog lists sha256 {expected[:16]}... "
+                               f"but the downloaded bytes hash to {actual[:16]}...; deleted {partial}, nothing was "
+                               f"cached: re-run to download again, or have the catalog's owner check the shard")
+        os.replace(partial, final)
+        return final
+
+    def _fetch_piece(self, url: str, etag: str, out, digest, length: int):
+        """Append the next `length` bytes to `out` and return the running digest. Should the server
+        answer with the whole file instead (If-Range: the shard changed), start over with it."""
+        start = out.tell()
+        headers = {**self.headers, "Range": f"bytes={start}-{start + length - 1}", "If-Range": etag}
+        with self._request("GET", url, headers=headers) as response:
+            if response.status_code == 200:
+                out.seek(0)
+                out.truncate()
+                digest = hashlib.sha256()
+            elif response.status_code != 206 or not response.headers.get("content-range", "").startswith(f"bytes {start}-"):
+                response.read()
+                raise CatalogError(f"GET {url} ({headers['Range']}) answered {response.status_code}: {self._detail(response)}")
+            try:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    digest.update(chunk)
+            except httpx.HTTPError as error:
+                raise CatalogError(f"download of {url} broke off after {out.tell()} bytes ({type(error).__name__}): "
+                                   f"re-run to resume from there") from None
+        return digest
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def _checked_id(self, dataset_id: str) -> str:
+        if not DATASET_ID_PATTERN.fullmatch(dataset_id):
+            raise CatalogError(f"{dataset_id!r} is not a dataset id: ids look like high-3000-8ec9d4e538f8 "
+                               f"(list them with list_datasets())")
+        return dataset_id
+
+    def _all_pages(self, url: str, params: dict) -> list:
+        """Every item of a paged list. Pages are requested by offset from our own base URL rather than
+        by following the server's links, so the token is never sent anywhere the caller did not name."""
+        params = {key: value for key, value in params.items() if value is not None}
+        items, offset = [], 0
+        while True:
+            page = self._get_json(url, params={**params, "offset": offset})
+            items += page["items"]
+            offset = page["offset"] + page["limit"]
+            if not page["items"] or offset >= page["total"]:
+                return items
+
+    def _get_json(self, url: str, params: dict | None = None):
+        with self._request("GET", url, params=params, headers=self.headers) as response:
+            response.read()
+            if response.status_code != 200:
+                raise CatalogError(f"GET {response.request.url} answered {response.status_code}: {self._detail(response)}")
+            return response.json()
+
+    @contextlib.contextmanager
+    def _request(self, method: str, url: str, **kwargs):
+        """A streamed response, closed on exit, with transport failures turned into CatalogError."""
+        try:
+            response = self.http.send(self.http.build_request(method, url, **kwargs), stream=True)
+        except httpx.ConnectError as error:
+            reason = "connection refused" if "refused" in str(error).lower() else str(error) or type(error).__name__
+            raise CatalogError(f"catalog at {self.base_url} is unreachable ({reason}): start it with make serve "
+                               f"or check the URL") from None
+        except httpx.TimeoutException:
+            raise CatalogError(f"catalog at {self.base_url} did not answer in time: check that it is running "
+                               f"and not overloaded, or pass a larger timeout") from None
+        except httpx.HTTPError as error:
+            raise CatalogError(f"{method} {url} failed ({type(error).__name__}: {error})") from None
+        try:
+            yield response
+        except httpx.HTTPError as error:  # the body broke off while the caller read it
+            raise CatalogError(f"{method} {url} broke off ({type(error).__name__}: {error}): re-run") from None
+        finally:
+            response.close()
+
+    @staticmethod
+    def _detail(response: httpx.Response) -> str:
+        """The server's {"detail": ...} if it sent one, else the status text; plus the fix for 401."""
+        try:
+            detail = response.json().get("detail", response.reason_phrase)
+        except ValueError:
+            detail = response.reason_phrase
+        if response.status_code == 401:
+            detail = f"{detail} (pass token= or set {TOKEN_ENV})"
+        return str(detail)

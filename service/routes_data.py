@@ -1,0 +1,106 @@
+"""The data endpoints: shard bytes, single rows, previews of a row, and the histogram picture.
+
+Handlers are plain functions, so FastAPI runs them in its thread pool: file reads,
+zstd decompression and image encoding never block the event loop.
+"""
+
+import hashlib
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from generator.format import HISTOGRAM_NAME
+from service.catalog import Catalog, Dataset
+from service.downloads import CACHE_CONTROL, file_response, not_modified
+from service.pictures import animation_gif, frames_of, strip_png
+from service.routes_catalog import DatasetIdPath, catalog
+from service.rows import ShardUnreadable, read_row
+
+router = APIRouter(prefix="/v1/datasets/{dataset_id}", tags=["data"])
+
+ARROW_FILE_MEDIA_TYPE = "application/vnd.apache.arrow.file"
+RowIndexPath = Path(ge=0, description="Global row index: rows count through the shards in manifest order.")
+ShardNamePath = Path(description="Shard file name as listed by the shards endpoint, e.g. part-00000.arrow.")
+
+
+SHARD_RESPONSES = {200: {"content": {ARROW_FILE_MEDIA_TYPE: {}}}, 206: {"description": "Partial content"},
+                   304: {"description": "Not modified"}, 416: {"description": "Range not satisfiable"}}
+
+
+@router.head("/shards/{name}", name="shard_headers", response_class=Response, responses=SHARD_RESPONSES,
+             summary="Shard headers (HEAD)")
+@router.get("/shards/{name}", name="shard_bytes", response_class=Response, responses=SHARD_RESPONSES)
+def get_shard(request: Request, dataset_id: str = DatasetIdPath, name: str = ShardNamePath,
+              datasets: Catalog = Depends(catalog)) -> Response:
+    """The shard's exact bytes, streamed. ETag is the quoted sha256 (strong); If-None-Match gives 304.
+    One range per request (bytes=a-b, bytes=a-, bytes=-n) gives 206 with Content-Range, or 416 with
+    Content-Range: bytes */size when no byte of it exists. If-Range with the ETag is honoured.
+    Several ranges in one header are answered with the whole file (200), as RFC 9110 allows."""
+    dataset = datasets.dataset(dataset_id)
+    file = datasets.open_shard(dataset, name)
+    return file_response(request, file, f'"{dataset.shard(name)["sha256"]}"', ARROW_FILE_MEDIA_TYPE)
+
+
+def load_row(datasets: Catalog, dataset: Dataset, index: int) -> tuple:
+    """(shard entry, row within the shard, row values) of global row `index`."""
+    entry, row_in_shard = dataset.locate_row(index)
+    with datasets.open_shard(dataset, entry["name"]) as file:
+        try:
+            row = read_row(file, row_in_shard, dataset.manifest["format"]["record_batch_rows"])
+        except ShardUnreadable as error:
+            raise ShardUnreadable(f"{entry['name']} of dataset {dataset.id} {error}") from None
+    return entry, row_in_shard, row
+
+
+@router.get("/rows/{index}", name="row_json")
+def get_row(index: int = RowIndexPath, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> dict:
+    """One row: rule id, trajectory id, gzip ratio and its tokens, read from its record batch alone."""
+    dataset = datasets.dataset(dataset_id)
+    entry, row_in_shard, row = load_row(datasets, dataset, index)
+    return {"dataset_id": dataset.id, "index": index, "shard": entry["name"], "row_in_shard": row_in_shard,
+            **row, "tokens": row["tokens"].tolist()}
+
+
+def row_picture(request: Request, datasets: Catalog, dataset_id: str, index: int, kind: str) -> Response:
+    dataset = datasets.dataset(dataset_id)
+    entry, row_in_shard = dataset.locate_row(index)
+    etag = f'W/"{entry["sha256"][:32]}-{row_in_shard}-{kind}"'  # weak: the same row, drawn by this renderer
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    entry, row_in_shard, row = load_row(datasets, dataset, index)
+    frames = frames_of(row["tokens"], dataset.manifest)
+    if kind == "png":
+        title = f"{dataset.id}  row {index}  rule {row['rule_id']}  ratio {row['ratio']:.3f}"
+        body, media_type = strip_png(frames, title), "image/png"
+    else:
+        body, media_type = animation_gif(frames), "image/gif"
+    return Response(body, media_type=media_type, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+
+
+@router.get("/rows/{index}/preview.png", name="row_preview_png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def get_row_png(request: Request, index: int = RowIndexPath, dataset_id: str = DatasetIdPath,
+                datasets: Catalog = Depends(catalog)) -> Response:
+    """All frames of the row's trajectory as one PNG strip, nine to a line, under a title."""
+    return row_picture(request, datasets, dataset_id, index, "png")
+
+
+@router.get("/rows/{index}/preview.gif", name="row_preview_gif", response_class=Response,
+            responses={200: {"content": {"image/gif": {}}}})
+def get_row_gif(request: Request, index: int = RowIndexPath, dataset_id: str = DatasetIdPath,
+                datasets: Catalog = Depends(catalog)) -> Response:
+    """The row's trajectory as an animated GIF, one frame every 150 ms, looping."""
+    return row_picture(request, datasets, dataset_id, index, "gif")
+
+
+@router.get("/histogram.png", name="histogram_png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def get_histogram(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> Response:
+    """The generator's histogram of every candidate rule's gzip ratio, the band shaded
+    (the same numbers are in the summary's acceptance.histogram)."""
+    dataset = datasets.dataset(dataset_id)
+    with datasets.open_file(dataset, HISTOGRAM_NAME) as file:
+        body = file.read()
+    etag = f'"{hashlib.sha256(body).hexdigest()}"'
+    return not_modified(request, etag) or Response(body, media_type="image/png",
+                                                   headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})

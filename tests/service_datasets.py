@@ -1,0 +1,99 @@
+"""Shared by the catalog's tests: real datasets made by the pipeline once per session, and helpers.
+
+Two datasets in different bands, so filters have something to tell apart:
+
+    high   1,150 rows in 2 shards; the first holds more than 1,024 rows, so rows are read
+           on both sides of a record-batch boundary and of a shard boundary
+    mid      200 rows in 3 shards
+
+The pipeline is deterministic for a seed, so the layout is the same on every run;
+tests still assert the layout they rely on. Making both takes most of the suite's
+time (two local Ray runtimes, eager rollouts), hence the per-process cache: every
+module's fixture asks made_datasets(), which runs the pipeline only the first time.
+"""
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from generator.config import DatasetConfig, GeneratorConfig, RunOptions
+from generator.format import MANIFEST_NAME, read_manifest
+
+CONFIGS = {
+    "high": DatasetConfig(sequences=1150, candidates_per_shard=2304,
+                          generator=GeneratorConfig(band="high", seed=0, compile=False, rules_per_batch=256)),
+    "mid": DatasetConfig(sequences=200, candidates_per_shard=1024,
+                         generator=GeneratorConfig(band="mid", seed=0, compile=False, rules_per_batch=256)),
+}
+
+_made = {}
+
+
+@dataclass(frozen=True)
+class MadeDataset:
+    id: str
+    folder: Path
+    manifest: dict
+
+    def shard_path(self, position: int) -> Path:
+        return self.folder / self.manifest["shards"][position]["name"]
+
+    def shard_bytes(self, position: int) -> bytes:
+        return self.shard_path(position).read_bytes()
+
+    def table(self) -> pa.Table:
+        """Every row of the dataset, in global row order, read with pyarrow alone."""
+        tables = []
+        for position in range(len(self.manifest["shards"])):
+            with pa.memory_map(str(self.shard_path(position))) as source:
+                tables.append(pa.ipc.open_file(source).read_all())
+        return pa.concat_tables(tables)
+
+
+@dataclass(frozen=True)
+class MadeDatasets:
+    root: Path
+    """The shard folder holding both datasets; tests must not change it (copy it instead)."""
+    high: MadeDataset
+    mid: MadeDataset
+
+
+def made_datasets(tmp_path_factory) -> MadeDatasets:
+    """Both datasets, made by generator.pipeline.run the first time any test asks."""
+    if not _made:
+        from generator.pipeline import run
+
+        root = tmp_path_factory.mktemp("catalog-shards")
+        for band, config in CONFIGS.items():
+            summary = run(config, RunOptions(out=str(root), progress=False))
+            folder = Path(summary["dataset_dir"])
+            _made[band] = MadeDataset(summary["dataset_id"], folder, read_manifest(str(folder)))
+        _made["root"] = root
+    return MadeDatasets(_made["root"], _made["high"], _made["mid"])
+
+
+def copy_dataset(dataset: MadeDataset, shards_dir: Path, with_manifest: bool = True) -> Path:
+    """A copy of the dataset folder under `shards_dir` (created if needed), optionally without its manifest."""
+    ignore = shutil.ignore_patterns(MANIFEST_NAME) if not with_manifest else None
+    return Path(shutil.copytree(dataset.folder, shards_dir / dataset.id, ignore=ignore))
+
+
+def tree_snapshot(root: Path) -> dict:
+    """relative path -> (size, mtime_ns) of every file and folder under root, symlinks not followed."""
+    snapshot = {}
+    for folder, folders, files in os.walk(root):
+        for name in folders + files:
+            path = os.path.join(folder, name)
+            status = os.lstat(path)
+            snapshot[os.path.relpath(path, root)] = (status.st_size, status.st_mtime_ns)
+    return snapshot
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
