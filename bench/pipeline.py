@@ -49,7 +49,7 @@ def main(argv=None) -> None:
         ("written tokens/s, pipeline whole wall time", rate(whole), f"bare generator {rate(bare)}", f"{whole / bare:.0%}"),
     ])
     print(f"  pipeline wall time {summary['seconds']:.1f} s = {summary['start_up_seconds']:.1f} s Ray start-up and "
-          f"compile + {summary['generation_seconds']:.1f} s making shards + writing the manifest")
+          f"compile + {summary['generation_seconds']:.1f} s making and writing shards, pictures and manifest")
 
 
 if __name__ == "__main__":

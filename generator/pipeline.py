@@ -253,13 +253,26 @@ def finished_dataset(dataset_dir: str) -> dict | None:
             "manifest": read_manifest(dataset_dir)}
 
 
+def finish(dataset_dir: str, identity: str, config: DatasetConfig, existing, writer: ShardWriter, device: dict) -> dict:
+    """Write the pictures and, last, the manifest (unless repairing a finished dataset); drop the journal."""
+    from generator.atomic import write_json_atomically
+    from generator.manifest import build_manifest
+
+    if existing.complete:
+        manifest = read_manifest(dataset_dir)
+    else:
+        manifest = build_manifest(identity, config, device, [writer.entries[i] for i in sorted(writer.entries)])
+        write_pictures(dataset_dir, config, manifest)
+        write_json_atomically(os.path.join(dataset_dir, MANIFEST_NAME), manifest)
+    remove_journal(dataset_dir)
+    return manifest
+
+
 def run(config: DatasetConfig, options: RunOptions) -> dict:
-    """Make (or resume, or check) the dataset; return a summary of what is on disk."""
+    """Make (or resume, or check) the dataset; return a summary of what is on disk and how long it took."""
     from tqdm import tqdm
 
-    from generator.atomic import write_json_atomically
     from generator.cluster import plan_workers, ray_runtime, start_workers
-    from generator.manifest import build_manifest
 
     config = resolve_config(config)
     preflight(config, options)
@@ -288,22 +301,13 @@ def run(config: DatasetConfig, options: RunOptions) -> dict:
                   disable=not options.progress, smoothing=0.1) as bar:
             writer = ShardWriter(config, dataset_dir, existing, bar)
             make_shards(ray, workers, config, writer)
-        generated = time.perf_counter()
-        device = ray.get(workers[0].describe.remote())
-        summary["worker_peak_rss"] = max(ray.get([w.peak_rss.remote() for w in workers]))
-    if existing.complete:
-        remove_journal(dataset_dir)
-        manifest = read_manifest(dataset_dir)
-    else:
-        manifest = build_manifest(identity, config, device, [writer.entries[i] for i in sorted(writer.entries)])
-        write_pictures(dataset_dir, config, manifest)
-        write_json_atomically(os.path.join(dataset_dir, MANIFEST_NAME), manifest)
-        remove_journal(dataset_dir)
-    finished = time.perf_counter()
-    return {**summary, "already_complete": False, "manifest": manifest, "seconds": finished - started,
-            "start_up_seconds": warm - started, "generation_seconds": generated - warm,
-            "written_tokens": writer.new_rows * config.generator.nca.tokens_per_sequence + sum(
-                e["tokens"] for i, e in writer.entries.items() if i in existing.damaged)}
+        manifest = finish(dataset_dir, identity, config, existing, writer, ray.get(workers[0].describe.remote()))
+        written = time.perf_counter()
+        worker_peak_rss = max(ray.get([w.peak_rss.remote() for w in workers]))
+    written_tokens = sum(writer.entries[i]["tokens"] for i in writer.entries if i not in existing.valid)
+    return {**summary, "already_complete": False, "manifest": manifest, "seconds": time.perf_counter() - started,
+            "start_up_seconds": warm - started, "generation_seconds": written - warm,
+            "written_tokens": written_tokens, "worker_peak_rss": worker_peak_rss}
 
 
 def print_summary(summary: dict) -> None:
@@ -322,8 +326,9 @@ def print_summary(summary: dict) -> None:
         plan = summary["workers"]
         rate = summary["written_tokens"] / max(summary["generation_seconds"], 1e-9)
         lines += [
-            f"time      {summary['seconds']:.1f} s: {summary['start_up_seconds']:.1f} s start-up and compile, "
-            f"{summary['generation_seconds']:.1f} s making {summary['written_tokens']:,} tokens ({rate:,.0f} tokens/s)",
+            f"time      {summary['seconds']:.1f} s: {summary['start_up_seconds']:.1f} s Ray start-up and compile, "
+            f"{summary['generation_seconds']:.1f} s making and writing {summary['written_tokens']:,} tokens "
+            f"({rate:,.0f} tokens/s)",
             f"workers   {plan.count} x {plan.device} ({plan.threads} thread(s) each); "
             f"{summary['resumed_shards']} shard(s) kept from an earlier run",
             f"memory    peak RSS: driver {peak_rss_of_driver() / 1e9:.2f} GB, largest worker {summary['worker_peak_rss'] / 1e9:.2f} GB",
