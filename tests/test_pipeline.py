@@ -51,8 +51,17 @@ def wait_for_journal(dataset_dir: str, entries: int, process: subprocess.Popen, 
         if os.path.isdir(journal) and len([n for n in os.listdir(journal) if n.endswith(".json")]) >= entries:
             return
         assert process.poll() is None, process.communicate()
-        time.sleep(0.2)
+        time.sleep(0.01)
     raise AssertionError(f"no {entries} journal entries in {timeout} s")
+
+
+def freeze_workers(driver: subprocess.Popen) -> list:
+    """SIGSTOP every shard worker of a running driver, so it cannot finish before the test strikes, however many
+    cores the machine has; returns the frozen processes."""
+    workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "ShardWorker" in " ".join(p.cmdline())]
+    for worker in workers:
+        worker.send_signal(signal.SIGSTOP)
+    return workers
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +119,18 @@ def test_rerunning_a_finished_dataset_checks_it_and_writes_nothing(reference, ca
 
 def test_kill_9_of_the_driver_then_a_rerun_gives_the_identical_dataset(reference, tmp_path):
     dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
-    driver = pipeline_process(str(tmp_path))
-    wait_for_journal(dataset_dir, 2, driver)
+    driver = pipeline_process(str(tmp_path), "--workers", "1")
+    wait_for_journal(dataset_dir, 1, driver)
+    frozen = freeze_workers(driver)
+    assert len(frozen) == 1
+    time.sleep(0.5)  # let the driver write whatever shard it already holds
     driver.send_signal(signal.SIGKILL)
     driver.wait()
+    for worker in frozen:
+        worker.send_signal(signal.SIGKILL)
     assert not os.path.exists(os.path.join(dataset_dir, "manifest.json"))
     journalled = len(os.listdir(os.path.join(dataset_dir, ".progress")))
+    assert 1 <= journalled < 4
     with open(os.path.join(dataset_dir, "part-00000.arrow"), "r+b") as shard:
         shard.truncate(1000)  # damage a finished shard too: the resume must notice and remake it
     rerun = pipeline_process(str(tmp_path))
@@ -130,11 +145,13 @@ def test_kill_9_of_a_worker_is_retried_and_the_dataset_is_identical(reference, t
     dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
     driver = pipeline_process(str(tmp_path), "--workers", "2")
     wait_for_journal(dataset_dir, 1, driver)
-    workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "ShardWorker" in " ".join(p.cmdline())]
-    assert len(workers) == 2
-    workers[0].send_signal(signal.SIGKILL)
+    frozen = freeze_workers(driver)
+    assert len(frozen) == 2
+    frozen[0].send_signal(signal.SIGKILL)  # dies holding unfinished shards: the driver must retry them
+    frozen[1].send_signal(signal.SIGCONT)
     out, err = driver.communicate(timeout=300)
     assert driver.returncode == 0, err
+    assert not os.path.exists(os.path.join(dataset_dir, ".progress"))
     assert dataset_files(dataset_dir) == dataset_files(reference)
 
 
