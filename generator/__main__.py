@@ -12,35 +12,11 @@ import argparse
 import sys
 import time
 
+from generator.arguments import OneLineParser, add_generator_options, positive_int
+from generator.bands import REFERENCE_BIN_EDGES, REFERENCE_SHARES
 from generator.config import ConfigError, GeneratorConfig
 
-from generator.bands import REFERENCE_BIN_EDGES, REFERENCE_SHARES
-
 BIN_EDGES = REFERENCE_BIN_EDGES[:-1] + [1.0 + 1e-9]  # the last bin includes 1.0
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give a positive count") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive: give a count of at least 1")
-    return value
-
-
-def add_generator_options(parser):
-    parser.add_argument("--band", default="high", help="high, upper, mid, low, web, math, code or LO-HI")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
-                        help="torch.compile the step: ~25x faster, ~40 s to compile once per machine (default: on)")
-    parser.add_argument("--batch", type=positive_int, default=512, help="rules per tensor batch")
 
 
 def make_config(args) -> GeneratorConfig:
@@ -93,11 +69,9 @@ def command_bands(args) -> None:
 
 
 def command_render(args) -> None:
-    import numpy as np
-
+    from generator.format import decode_frames
     from generator.generate import RuleGenerator
     from generator.render import write_trajectory_pictures
-    from generator.format import decode_frames
 
     config = make_config(args)
     generator = RuleGenerator(config)

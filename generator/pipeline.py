@@ -346,7 +346,7 @@ def peak_rss_of_driver() -> int:
 def build_parser():
     import argparse
 
-    from generator.__main__ import OneLineParser, add_generator_options, positive_int
+    from generator.arguments import OneLineParser, add_generator_options, positive_int
 
     parser = OneLineParser(prog="python -m generator.pipeline", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)

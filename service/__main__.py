@@ -13,15 +13,11 @@ import sys
 
 import uvicorn
 
+from generator.arguments import OneLineParser
 from service.app import create_app
 from service.settings import TOKEN_ENV, ServerSettings, SettingsError
 
 PROG = "python -m service"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def port_number(text: str) -> int:

@@ -10,7 +10,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import psutil
 import pyarrow as pa
 import pytest
