@@ -28,8 +28,9 @@ class Band:
     hi: float
     """Exclusive upper bound."""
 
-    def accepts(self, ratio: float) -> bool:
-        return self.lo < ratio < self.hi
+    def accepts(self, ratios):
+        """Whether each ratio lies strictly inside the band: a bool for a float, a mask for an array."""
+        return (ratios > self.lo) & (ratios < self.hi)
 
 
 def parse_band(text: str) -> Band:

@@ -104,12 +104,12 @@ class RuleGenerator:
             ids = np.arange(start, min(start + chunk, stop_rule), dtype=np.int64)
             candidates.append(ids)
             ratios.append(self.score(ids))
-            accepted_rows += per_rule * int(self.band_mask(ratios[-1]).sum())
+            accepted_rows += per_rule * int(self.band.accepts(ratios[-1]).sum())
             if max_rows is not None and accepted_rows >= max_rows:
                 break
         candidates = np.concatenate(candidates) if candidates else np.empty(0, np.int64)
         ratios = np.concatenate(ratios) if ratios else np.empty(0, np.float64)
-        keep = self.band_mask(ratios)
+        keep = self.band.accepts(ratios)
         rules_needed = len(candidates) if max_rows is None else -(-max_rows // per_rule)
         accepted, accepted_ratios = candidates[keep][:rules_needed], ratios[keep][:rules_needed]
         return GeneratedRows(
@@ -120,6 +120,3 @@ class RuleGenerator:
             ratios=np.repeat(accepted_ratios, per_rule),
             tokens=self.sequences(accepted),
         )
-
-    def band_mask(self, ratios: np.ndarray) -> np.ndarray:
-        return (ratios > self.band.lo) & (ratios < self.band.hi)

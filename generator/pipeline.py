@@ -102,14 +102,13 @@ def shard_entry(index: int, config: DatasetConfig, result: dict, rows_missing: i
     if take == rows_missing and take:
         consumed = int(result["rule_ids"][take - 1]) - first_rule + 1
     candidate_ratios = result["candidate_ratios"][:consumed]
-    band = parse_band(config.generator.band)
     ratios = result["ratios"][:take]
     table = rows_to_table(result["rule_ids"][:take], result["trajectory_ids"][:take], ratios, result["tokens"][:take])
     entry = {
         "index": index, "name": shard_name(index), "rows": take,
         "tokens": take * config.generator.nca.tokens_per_sequence,
         "first_rule_id": first_rule, "stop_rule_id": first_rule + consumed, "candidates": consumed,
-        "accepted_rules": int(((candidate_ratios > band.lo) & (candidate_ratios < band.hi)).sum()),
+        "accepted_rules": int(parse_band(config.generator.band).accepts(candidate_ratios).sum()),
         "ratio_min": float(ratios.min()) if take else None,
         "ratio_mean": float(ratios.mean()) if take else None,
         "ratio_max": float(ratios.max()) if take else None,
@@ -244,15 +243,6 @@ def local_device_kind(options: RunOptions) -> str:
     return "cuda" if options.device != "cpu" and torch.cuda.is_available() else "cpu"
 
 
-def finished_dataset(dataset_dir: str) -> dict | None:
-    """A summary if `dataset_dir` holds a finished dataset whose every shard matches its manifest."""
-    existing = check_existing(dataset_dir)
-    if not existing.complete or existing.damaged:
-        return None
-    return {"dataset_dir": dataset_dir, "dataset_id": os.path.basename(dataset_dir), "already_complete": True,
-            "manifest": read_manifest(dataset_dir)}
-
-
 def finish(dataset_dir: str, identity: str, config: DatasetConfig, existing, writer: ShardWriter, device: dict) -> dict:
     """Write the pictures and, last, the manifest (unless repairing a finished dataset); drop the journal."""
     from generator.atomic import write_json_atomically
@@ -277,15 +267,19 @@ def run(config: DatasetConfig, options: RunOptions) -> dict:
     config = resolve_config(config)
     preflight(config, options)
     started = time.perf_counter()
+    checked_dir, existing = None, None
     if not options.ray_address:  # a finished local dataset is checked without starting Ray
-        finished = finished_dataset(os.path.join(options.out, dataset_id(config, local_device_kind(options))))
-        if finished:
-            return {**finished, "seconds": time.perf_counter() - started}
+        checked_dir = os.path.join(options.out, dataset_id(config, local_device_kind(options)))
+        existing = check_existing(checked_dir)
+        if existing.complete and not existing.damaged:
+            return {"dataset_dir": checked_dir, "dataset_id": os.path.basename(checked_dir), "already_complete": True,
+                    "manifest": read_manifest(checked_dir), "seconds": time.perf_counter() - started}
     with ray_runtime(options) as ray:
         plan = plan_workers(ray.cluster_resources(), options)
         identity = dataset_id(config, plan.device)
         dataset_dir = os.path.join(options.out, identity)
-        existing = check_existing(dataset_dir)
+        if dataset_dir != checked_dir:  # a cluster, or actors on another kind of device than guessed
+            existing = check_existing(dataset_dir)
         for line in existing.problems:
             print(f"{identity}: {line}: regenerating it", file=sys.stderr)
         summary = {"dataset_dir": dataset_dir, "dataset_id": identity, "workers": plan, "resumed_shards": len(existing.valid)}

@@ -32,12 +32,14 @@ def rows_to_table(rule_ids, trajectory_ids, ratios, tokens: np.ndarray) -> pa.Ta
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: str):
+    """A sha256 object fed with the file's bytes, so a caller appending to the file can go on feeding it."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256")
+
+
+def file_sha256(path: str) -> str:
+    return file_digest(path).hexdigest()
 
 
 def write_shard(path: str, table: pa.Table) -> dict:

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from generator.bands import Band
 from generator.config import ConfigError, GeneratorConfig
 from generator.format import FORMAT_NAME, FORMAT_VERSION, SHARD_NAME_PATTERN, read_manifest, tokens_per_sequence
 from generator.shards import ShardError, file_sha256, read_shard
@@ -31,7 +32,7 @@ def check_shard(dataset_dir: str, manifest: dict, entry: dict) -> tuple:
     rules = table.column("rule_id").to_numpy().astype(np.int64)
     trajectories = table.column("trajectory_id").to_numpy().astype(np.int64)
     ratios = table.column("ratio").to_numpy()
-    band = manifest["band"]
+    band = Band(**manifest["band"])
     if len(table) != entry["rows"]:
         problems.append(f"{entry['name']}: {len(table)} rows, the manifest says {entry['rows']}")
     order = rules * 2**32 + trajectories
@@ -39,8 +40,8 @@ def check_shard(dataset_dir: str, manifest: dict, entry: dict) -> tuple:
         problems.append(f"{entry['name']}: rows are not sorted by (rule_id, trajectory_id)")
     if len(rules) and (rules.min() < entry["first_rule_id"] or rules.max() >= entry["stop_rule_id"]):
         problems.append(f"{entry['name']}: rule ids outside [{entry['first_rule_id']}, {entry['stop_rule_id']})")
-    if len(ratios) and not ((ratios > band["lo"]) & (ratios < band["hi"])).all():
-        problems.append(f"{entry['name']}: ratios outside the band {band['lo']} < ratio < {band['hi']}")
+    if not band.accepts(ratios).all():
+        problems.append(f"{entry['name']}: ratios outside the band {band.lo} < ratio < {band.hi}")
     return table, problems
 
 

@@ -24,11 +24,11 @@ import os
 import httpx
 
 from generator.format import DATASET_ID_PATTERN, SHARD_NAME_PATTERN
+from generator.shards import file_digest, file_sha256
 from service.settings import TOKEN_ENV
 
 PIECE_BYTES = 8 * 1024 * 1024
 PARTIAL_PREFIX = ".partial-"
-HASH_BLOCK_BYTES = 1 << 20
 
 
 class CatalogError(Exception):
@@ -38,15 +38,6 @@ class CatalogError(Exception):
 def default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "ncaforge", "catalog")
-
-
-def file_sha256(path: str):
-    """A sha256 object fed with the file's bytes (a resumed download goes on feeding it)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(HASH_BLOCK_BYTES), b""):
-            digest.update(block)
-    return digest
 
 
 class CatalogClient:
@@ -106,13 +97,13 @@ class CatalogClient:
         final, partial = os.path.join(folder, name), os.path.join(folder, PARTIAL_PREFIX + name)
         url = f"{self.base_url}/v1/datasets/{dataset_id}/shards/{name}"  # built here: see _all_pages
         if os.path.isfile(final):
-            if file_sha256(final).hexdigest() == expected:
+            if file_sha256(final) == expected:
                 return final
             os.remove(final)  # damaged or stale: nothing unverified stays under a shard's name
         os.makedirs(folder, exist_ok=True)
         if os.path.exists(partial) and os.path.getsize(partial) > size:
             os.remove(partial)  # longer than the shard: not a prefix of it
-        digest = file_sha256(partial) if os.path.exists(partial) else hashlib.sha256()
+        digest = file_digest(partial) if os.path.exists(partial) else hashlib.sha256()
         with open(partial, "ab") as out:  # append mode: tell() starts at the partial file's size
             while out.tell() < size:
                 digest = self._fetch_piece(url, f'"{expected}"', out, digest, min(piece_bytes, size - out.tell()))

@@ -40,22 +40,21 @@ def get_shard(request: Request, dataset_id: str = DatasetIdPath, name: str = Sha
     return file_response(request, file, f'"{dataset.shard(name)["sha256"]}"', ARROW_FILE_MEDIA_TYPE)
 
 
-def load_row(datasets: Catalog, dataset: Dataset, index: int) -> tuple:
-    """(shard entry, row within the shard, row values) of global row `index`."""
-    entry, row_in_shard = dataset.locate_row(index)
+def load_row(datasets: Catalog, dataset: Dataset, entry: dict, row_in_shard: int) -> dict:
+    """The values of row `row_in_shard` of the shard `entry`, as located by dataset.locate_row."""
     with datasets.open_shard(dataset, entry["name"]) as file:
         try:
-            row = read_row(file, row_in_shard, dataset.manifest["format"]["record_batch_rows"])
+            return read_row(file, row_in_shard, dataset.manifest["format"]["record_batch_rows"])
         except ShardUnreadable as error:
             raise ShardUnreadable(f"{entry['name']} of dataset {dataset.id} {error}") from None
-    return entry, row_in_shard, row
 
 
 @router.get("/rows/{index}", name="row_json")
 def get_row(index: int = RowIndexPath, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> dict:
     """One row: rule id, trajectory id, gzip ratio and its tokens, read from its record batch alone."""
     dataset = datasets.dataset(dataset_id)
-    entry, row_in_shard, row = load_row(datasets, dataset, index)
+    entry, row_in_shard = dataset.locate_row(index)
+    row = load_row(datasets, dataset, entry, row_in_shard)
     return {"dataset_id": dataset.id, "index": index, "shard": entry["name"], "row_in_shard": row_in_shard,
             **row, "tokens": row["tokens"].tolist()}
 
@@ -67,7 +66,7 @@ def row_picture(request: Request, datasets: Catalog, dataset_id: str, index: int
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
-    entry, row_in_shard, row = load_row(datasets, dataset, index)
+    row = load_row(datasets, dataset, entry, row_in_shard)
     frames = frames_of(row["tokens"], dataset.manifest)
     if kind == "png":
         title = f"{dataset.id}  row {index}  rule {row['rule_id']}  ratio {row['ratio']:.3f}"

@@ -14,7 +14,6 @@ module's fixture asks made_datasets(), which runs the pipeline only the first ti
 
 import os
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +90,3 @@ def tree_snapshot(root: Path) -> dict:
             status = os.lstat(path)
             snapshot[os.path.relpath(path, root)] = (status.st_size, status.st_mtime_ns)
     return snapshot
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -20,7 +20,7 @@ from generator.format import read_manifest
 from generator.pipeline import main, run
 from generator.shards import file_sha256
 from generator.verify import verify
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 SEED, SEQUENCES, CANDIDATES_PER_SHARD = 5, 1500, 1024  # ~470 rows a shard: 4 shards, the last one cut short
 CLI_ARGS = ["--band", "high", "--seed", str(SEED), "--sequences", str(SEQUENCES), "--candidates-per-shard",
@@ -166,12 +166,6 @@ def test_a_damaged_shard_of_a_finished_dataset_is_named_by_verify_and_restored_b
     assert "part-00002.arrow is corrupt (sha256 differs from the record): regenerating it" in capsys.readouterr().err
     assert dataset_files(dataset_dir) == dataset_files(reference)
     assert verify(dataset_dir)[0] == []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_pipeline_joins_a_cluster_started_with_ray_start_on_loopback(reference, tmp_path):

@@ -11,7 +11,8 @@ from generator.format import MANIFEST_NAME
 from service.app import create_app
 from service.client import PARTIAL_PREFIX, CatalogClient, CatalogError
 from service.settings import TOKEN_ENV
-from tests.service_datasets import copy_dataset, free_port, made_datasets
+from tests.conftest import free_port
+from tests.service_datasets import copy_dataset, made_datasets
 
 BASE_URL = "http://testserver"
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 from service.client import CatalogClient
 from service.settings import TOKEN_ENV
-from tests.conftest import ROOT
-from tests.service_datasets import free_port, made_datasets
+from tests.conftest import ROOT, free_port
+from tests.service_datasets import made_datasets
 
 START_TIMEOUT = 60
 
