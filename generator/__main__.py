@@ -14,7 +14,8 @@ import time
 
 from generator.arguments import OneLineParser, add_generator_options, positive_int
 from generator.bands import REFERENCE_BIN_EDGES, REFERENCE_SHARES
-from generator.config import ConfigError, GeneratorConfig
+from generator.config import GeneratorConfig
+from generator.errors import ConfigError
 
 BIN_EDGES = REFERENCE_BIN_EDGES[:-1] + [1.0 + 1e-9]  # the last bin includes 1.0
 

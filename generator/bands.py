@@ -6,7 +6,7 @@ name, by alias (the domain each band suits best) or as a custom 'LO-HI' range.
 
 from dataclasses import dataclass
 
-from generator.config import ConfigError
+from generator.errors import ConfigError
 
 # SPEC section 3: share (%) of random rules per 0.1 ratio bin, 10,000 reference candidates;
 # the last bin is [0.7, 1.0], where no rule scores.

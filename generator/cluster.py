@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator.config import ConfigError, GeneratorConfig, RunOptions
+from generator.config import GeneratorConfig, RunOptions
+from generator.errors import ConfigError
 
 LOOPBACK = "127.0.0.1"
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

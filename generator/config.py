@@ -2,14 +2,17 @@
 
 Defaults are the paper's (SPEC sections 1-3). Each field's docstring says what
 it controls; `validate()` turns a bad value into a one-line message that names
-the fix, and `to_dict()` is what gets saved beside every dataset.
+the fix, and `to_dict()` is what gets saved beside every dataset. This module
+imports no torch: `validate()` is pure, and devices are resolved when work starts.
 """
 
+import re
 from dataclasses import asdict, dataclass, field
 
+from generator.bands import parse_band
+from generator.errors import DEVICE_CHOICES, LANES, ConfigError
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message says how to fix it."""
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,8 @@ class GeneratorConfig:
     """The automaton."""
 
     def validate(self) -> "GeneratorConfig":
-        from generator.bands import parse_band
-        from generator.device import resolve_device
-        from generator.rules import LANES
-
+        """Check every value without touching a device: whether CUDA is there is decided at run time
+        (generator.device.resolve_device), so a config can be checked where torch is not installed."""
         if not 0 <= self.seed < 2**64:
             raise ConfigError(f"seed={self.seed}: use an integer in [0, 2^64)")
         for name in ("trajectories_per_rule", "rules_per_batch", "gzip_threads"):
@@ -118,7 +119,8 @@ class GeneratorConfig:
         if self.rules_per_batch % LANES:
             raise ConfigError(f"rules_per_batch={self.rules_per_batch}: use a multiple of {LANES}, e.g. 1024")
         parse_band(self.band)
-        resolve_device(self.device)
+        if not DEVICE_PATTERN.fullmatch(str(self.device).strip().lower()):
+            raise ConfigError(f"unknown device {self.device!r}: use {DEVICE_CHOICES}")
         self.nca.validate()
         return self
 

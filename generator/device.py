@@ -2,9 +2,7 @@
 
 import re
 
-from generator.config import ConfigError
-
-DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+from generator.errors import DEVICE_CHOICES, ConfigError
 
 
 def resolve_device(name: str) -> str:

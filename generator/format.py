@@ -11,18 +11,31 @@ Each row is one trajectory of one accepted rule: rule_id, trajectory_id, the rul
 gzip ratio, and the tokens as a fixed-size list of uint16. Rows are sorted by
 (rule_id, trajectory_id). Record batches of 1024 rows (2 MB of tokens) let a reader
 fetch any row by seeking to its batch through the file footer, without reading the
-rest of the shard. This module imports pyarrow only, so readers do not load torch.
+rest of the shard.
+
+The manifest is typed (`Manifest`, pydantic): the pipeline builds one, and `verify`, the
+catalog and the trainer read one through `load_manifest`, which refuses a format name or
+version this code does not know in one line. Fields added after format 1 was first written
+are optional, so datasets made by earlier releases still load. This module imports pyarrow,
+pydantic and the pure config modules only, so readers do not load torch.
 """
 
+import hashlib
 import json
 import os
 import re
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+
+from generator.bands import Band
+from generator.config import DatasetConfig
 
 FORMAT_NAME = "ncaforge-nca-shards"
 FORMAT_VERSION = 1
+READABLE_FORMAT_VERSIONS = (1,)
 MANIFEST_NAME = "manifest.json"
 HISTOGRAM_NAME = "histogram.png"
 PREVIEW_NAME = "preview.png"
@@ -32,6 +45,7 @@ COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3  # 0.86 of raw size for band high, 0.54 for mid, ~190 MB/s on one core
 HISTOGRAM_BIN_WIDTH = 0.05
 DATASET_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 
 def shard_name(index: int) -> str:
@@ -72,10 +86,216 @@ def decode_frames(tokens, grid_size: int = 12) -> np.ndarray:
     return grid.reshape(-1, grid_size, grid_size).astype(np.uint8)
 
 
-def read_manifest(dataset_dir: str) -> dict:
-    with open(os.path.join(dataset_dir, MANIFEST_NAME), encoding="utf-8") as f:
-        return json.load(f)
+class ManifestError(ValueError):
+    """A manifest is missing, unreadable, of an unknown format or version, or lacks a field;
+    the message names the file and what to do."""
 
 
-def tokens_per_sequence(manifest: dict) -> int:
-    return manifest["format"]["tokens_per_sequence"]
+class ManifestModel(BaseModel):
+    """Base of every manifest section: unknown fields are an error (a new field needs a default or a
+    new format version), and a parsed manifest is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FrameTokens(ManifestModel):
+    start: int = Field(description="Token that opens every frame (10000).")
+    end: int = Field(description="Token that closes every frame (10001).")
+
+
+class FormatRecord(ManifestModel):
+    """How the shards are laid out: enough to read them with pyarrow alone."""
+
+    name: Literal["ncaforge-nca-shards"] = Field(description="Format name.")
+    version: int = Field(description="Format version; readers refuse versions they do not know.")
+    tokens_per_sequence: PositiveInt = Field(description="Tokens stored per row (27 frames x 38 = 1026).")
+    token_dtype: Literal["uint16"] = Field(description="Storage type of a token.")
+    record_batch_rows: PositiveInt = Field(description="Rows per Arrow record batch.")
+    compression: str = Field(description="Arrow IPC buffer compression.")
+    compression_level: int = Field(description="Compression level.")
+    columns: dict[str, str] = Field(alias="schema", description="Column name -> Arrow type.")
+    row_order: str = Field(description="Sort order of the rows.")
+    frame_tokens: FrameTokens = Field(description="The frame marker tokens.")
+    vocab_size: PositiveInt = Field(description="Token ids in use: 0 .. vocab_size - 1.")
+
+
+class GeneratorLineage(ManifestModel):
+    """Which code made the dataset."""
+
+    name: str = Field(description="Always 'ncaforge'.")
+    version: str = Field(description="ncaforge version of the driver.")
+    git_commit: str = Field(description="Commit the driver ran from, or 'unknown'.")
+    git_dirty: bool | None = Field(description="Whether its tree had uncommitted changes; null when unknown.")
+
+
+class Totals(ManifestModel):
+    shards: NonNegativeInt
+    rows: NonNegativeInt
+    tokens: NonNegativeInt
+    bytes: NonNegativeInt
+
+
+class ShardRecord(ManifestModel):
+    """One shard file: its place in the dataset, its bytes, and the candidates it scored."""
+
+    index: NonNegativeInt = Field(description="Shard number k; the file is part-k.arrow.")
+    name: str = Field(pattern=r"^part-\d{5}\.arrow$", description="File name inside the dataset folder.")
+    rows: NonNegativeInt = Field(description="Rows (sequences) in the file.")
+    tokens: NonNegativeInt = Field(description="rows x tokens_per_sequence.")
+    bytes: NonNegativeInt = Field(description="File size.")
+    sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 of the file's bytes, lowercase hex.")
+    first_rule_id: NonNegativeInt = Field(description="First candidate rule id the shard scored.")
+    stop_rule_id: NonNegativeInt = Field(description="One past the last candidate rule id it scored.")
+    candidates: NonNegativeInt = Field(description="Candidate rules scored: stop_rule_id - first_rule_id.")
+    accepted_rules: NonNegativeInt = Field(description="Candidates inside the band.")
+    ratio_min: float | None = Field(description="Lowest gzip ratio of its rows; null without rows.")
+    ratio_mean: float | None = Field(description="Mean gzip ratio of its rows; null without rows.")
+    ratio_max: float | None = Field(description="Highest gzip ratio of its rows; null without rows.")
+
+
+class Histogram(ManifestModel):
+    bin_width: float = Field(description="Width of a bin (0.05).")
+    edges: list[float] = Field(description="Bin edges, 0 .. 1.")
+    counts: list[NonNegativeInt] = Field(description="Candidates per bin; len(edges) - 1 of them.")
+
+
+class Acceptance(ManifestModel):
+    """How many candidate rules the band kept, and the ratio of every candidate."""
+
+    candidates: NonNegativeInt
+    accepted_rules: NonNegativeInt
+    acceptance_rate: float
+    expected_acceptance_rate: float = Field(description="What SPEC section 3's table predicts for this band.")
+    candidate_ratio_min: float
+    candidate_ratio_max: float
+    histogram: Histogram
+
+
+class DeviceRecord(ManifestModel):
+    """The device and libraries the rows were made with."""
+
+    kind: Literal["cpu", "cuda"] = Field(description="Kind of device; part of the dataset id.")
+    name: str = Field(description="CPU model or GPU name.")
+    torch: str = Field(description="torch version.")
+    numpy: str = Field(description="numpy version.")
+    compiled_step: bool = Field(description="Whether the step ran through torch.compile (same bits as eager).")
+
+
+class WorkerRecord(DeviceRecord):
+    """One process that made shards; every worker of a dataset has the same versions."""
+
+    node: str = Field(description="Ray node (IP address) the worker ran on.")
+    python: str = Field(description="Python version.")
+    zlib: str = Field(description="zlib runtime version: gzip ratios depend on it.")
+    ncaforge: str = Field(description="ncaforge version.")
+    shards: list[NonNegativeInt] = Field(default_factory=list, description="Indices of the shards this worker made.")
+
+
+class WriterRecord(ManifestModel):
+    """The driver, which writes the files."""
+
+    python: str
+    pyarrow: str
+    ray: str
+    platform: str
+
+
+class Environment(ManifestModel):
+    device: DeviceRecord = Field(description="The workers' device and libraries.")
+    writer: WriterRecord = Field(description="The driver's versions.")
+    workers: list[WorkerRecord] | None = Field(
+        None, description="Every worker that made shards, with its node and versions; absent before ncaforge 0.2.0.")
+
+
+class Manifest(ManifestModel):
+    """manifest.json: everything needed to trust, read and regenerate a dataset."""
+
+    dataset_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="The dataset's folder name.")
+    format: FormatRecord
+    generator: GeneratorLineage
+    config: dict[str, Any] = Field(description="The resolved DatasetConfig, without runtime-only fields.")
+    band: Band
+    seed_scheme: dict[str, Any] = Field(description="How every random draw derives from (seed, rule, trajectory).")
+    complexity: dict[str, Any] = Field(description="The exact gzip complexity definition.")
+    sharding: str = Field(description="How candidate rule ids map to shards.")
+    totals: Totals
+    shards: list[ShardRecord]
+    acceptance: Acceptance
+    environment: Environment
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Manifest":
+        names = [shard.name for shard in self.shards]
+        if len(set(names)) != len(names):
+            raise ValueError("shards[].name has duplicates")
+        for field_name in ("shards", "rows", "tokens", "bytes"):
+            listed = len(self.shards) if field_name == "shards" else sum(getattr(s, field_name) for s in self.shards)
+            if getattr(self.totals, field_name) != listed:
+                raise ValueError(f"totals.{field_name} is {getattr(self.totals, field_name)} but the shards add up to {listed}")
+        return self
+
+    @property
+    def tokens_per_sequence(self) -> int:
+        return self.format.tokens_per_sequence
+
+    def row_starts(self) -> list:
+        """Global index of the first row of each shard, in manifest order."""
+        starts = [0]
+        for shard in self.shards[:-1]:
+            starts.append(starts[-1] + shard.rows)
+        return starts
+
+    def dataset_config(self) -> DatasetConfig:
+        """The config that made the rows (runtime-only fields at their defaults)."""
+        return DatasetConfig.from_dict(self.config)
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (sorted keys, indent 1, trailing newline): the same manifest, the same bytes."""
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+        if document["environment"]["workers"] is None:
+            del document["environment"]["workers"]
+        return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+
+
+def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
+    """Parse manifest bytes; raise ManifestError naming `where` and the problem."""
+    try:
+        document = json.loads(data)
+    except ValueError as error:
+        raise ManifestError(f"{where}: not valid JSON ({error}): the dataset is damaged or still being written") from None
+    fmt = document.get("format") if isinstance(document, dict) else None
+    name = fmt.get("name") if isinstance(fmt, dict) else None
+    version = fmt.get("version") if isinstance(fmt, dict) else None
+    if name != FORMAT_NAME:
+        raise ManifestError(f"{where}: format {name!r} is not {FORMAT_NAME!r}: this is not an ncaforge dataset")
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise ManifestError(f"{where}: format version {version!r} is not one this ncaforge reads "
+                            f"({', '.join(map(str, READABLE_FORMAT_VERSIONS))}): use the ncaforge release that made "
+                            f"the dataset, or make it again with this one")
+    try:
+        return Manifest.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ManifestError(f"{where}: field {location}: {first['msg']} ({error.error_count()} problem(s)): "
+                            f"the manifest is damaged; make the dataset again") from None
+
+
+def load_manifest(dataset_dir: str) -> Manifest:
+    """The manifest of a finished dataset folder; ManifestError when missing, unreadable or invalid."""
+    path = os.path.join(dataset_dir, MANIFEST_NAME)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ManifestError(f"{dataset_dir} has no {MANIFEST_NAME}: give a finished dataset folder, "
+                            f"OUT/<dataset-id> (a dataset being written has none yet)") from None
+    except OSError as error:
+        raise ManifestError(f"{path} cannot be read ({error.strerror}): check its permissions") from None
+    return parse_manifest(data, path)
+
+
+def manifest_digest(dataset_dir: str) -> str:
+    """sha256 of manifest.json's bytes: names exactly one dataset's content."""
+    with open(os.path.join(dataset_dir, MANIFEST_NAME), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()

@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from generator.bands import expected_acceptance, parse_band
-from generator.config import ConfigError, DatasetConfig, RunOptions, dataset_content
+from generator.config import DatasetConfig, RunOptions, dataset_content
+from generator.errors import ConfigError
 from generator.format import (FORMAT_VERSION, HISTOGRAM_NAME, MANIFEST_NAME, PREVIEW_NAME, decode_frames,
                               histogram_edges, read_manifest, shard_name)
 from generator.journal import check_existing, record, remove_journal

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 
 from generator.config import NCAConfig
+from generator.errors import LANES
 from generator.seeds import PURPOSE_RULE_WEIGHTS, stream_keys, uniforms
 
-LANES = 16  # rules side by side in the innermost axis: one AVX-512 register of float32
 TRUNCATION = 2.0
 # Standard deviation of a standard normal truncated to [-2, 2]: dividing by it
 # makes the truncated draw's variance exactly 1/fan_in (as jax's lecun_normal).

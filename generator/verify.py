@@ -12,7 +12,8 @@ import os
 import numpy as np
 
 from generator.bands import Band
-from generator.config import ConfigError, GeneratorConfig
+from generator.config import GeneratorConfig
+from generator.errors import ConfigError
 from generator.format import FORMAT_NAME, FORMAT_VERSION, SHARD_NAME_PATTERN, read_manifest, tokens_per_sequence
 from generator.shards import ShardError, file_sha256, read_shard
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from generator.bands import CHOICES, parse_band
-from generator.config import ConfigError
+from generator.errors import ConfigError
 from service.catalog import Catalog
 from service.paging import LimitQuery, OffsetQuery, page
 from service.views import dataset_item, dataset_matches, dataset_summary, shard_item, shard_overlaps

@@ -1,13 +1,13 @@
-"""Shared test setup: the repository root on sys.path, one torch thread (tests are small), a free port."""
+"""Shared test setup: one torch thread (tests are small), a free port. The packages come from the
+editable install that make setup does; nothing here touches sys.path."""
 
 import os
 import socket
-import sys
+
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
+"""The repository's root folder."""
 
 torch.set_num_threads(1)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from generator.bands import parse_band
-from generator.config import ConfigError
+from generator.errors import ConfigError
 
 
 @pytest.mark.parametrize(

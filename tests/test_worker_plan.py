@@ -6,7 +6,8 @@ import re
 import pytest
 
 from generator.cluster import plan_workers
-from generator.config import ConfigError, RunOptions
+from generator.config import RunOptions
+from generator.errors import ConfigError
 
 
 def test_local_cpus_get_one_single_threaded_actor_each_and_leave_one_logical_cpu_free():
