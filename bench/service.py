@@ -20,6 +20,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 
@@ -27,7 +28,7 @@ import httpx
 import numpy as np
 
 from bench.report import print_table, rate
-from generator.config import RUNTIME_FIELDS, DatasetConfig, GeneratorConfig, RunOptions
+from generator.config import DatasetConfig, GeneratorConfig, RunOptions, dataset_content
 from service.catalog import Catalog
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,15 +39,11 @@ MIX = {"list datasets": 15, "dataset summary": 10, "shard list": 10, "row JSON":
 STREAM_SECONDS = 2.0  # at least this long per streaming measurement, so a rate is not one lucky read
 
 
-def without_runtime_fields(config: dict) -> dict:
-    return {**config, "generator": {k: v for k, v in config["generator"].items() if k not in RUNTIME_FIELDS}}
-
-
 def dataset_in(out: str):
     """The benchmark's dataset under `out`, made by the pipeline unless a finished copy is there."""
-    wanted = without_runtime_fields(DATASET.to_dict())
+    wanted = dataset_content(DATASET)
     for dataset in Catalog(out).datasets():
-        if without_runtime_fields(dataset.manifest["config"]) == wanted:
+        if dataset_content(dataset.config) == wanted:
             return dataset, 0.0
     from generator.pipeline import run
 
@@ -64,14 +61,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(shards_dir: str, port: int) -> subprocess.Popen:
+def start_server(shards_dir: str, port: int, stderr) -> subprocess.Popen:
+    """The catalog on `port`, its stderr into the open file `stderr` (a pipe nobody drains could fill and
+    block the server mid-benchmark)."""
     process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--shards", shards_dir,
-                                "--no-access-log"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                "--no-access-log"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
                                env={k: v for k, v in os.environ.items() if k != "NCAFORGE_CATALOG_TOKEN"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the catalog exited at start-up: {process.stderr.read().decode().strip()}")
+            stderr.seek(0)
+            raise SystemExit(f"the catalog exited at start-up: {stderr.read().decode().strip()}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
@@ -101,9 +101,9 @@ def plan_requests(dataset, count: int, seed: int = 0) -> list:
         elif kind == "preview PNG":
             plan.append((kind, f"{base}/rows/{row}/preview.png", {}, 200, None))
         else:
-            start = chooser.randrange(0, shard["bytes"], PIECE_BYTES)
-            end = min(start + PIECE_BYTES, shard["bytes"]) - 1
-            plan.append((kind, f"{base}/shards/{shard['name']}", {"Range": f"bytes={start}-{end}"}, 206, end - start + 1))
+            start = chooser.randrange(0, shard.bytes, PIECE_BYTES)
+            end = min(start + PIECE_BYTES, shard.bytes) - 1
+            plan.append((kind, f"{base}/shards/{shard.name}", {"Range": f"bytes={start}-{end}"}, 206, end - start + 1))
     return plan
 
 
@@ -132,7 +132,7 @@ async def run_load(base_url: str, plan: list, concurrency: int) -> tuple:
 
 def streaming_rates(base_url: str, dataset) -> tuple:
     """MB/s of whole shards over HTTP (one stream at a time) and of reading the same files from disk."""
-    paths = [os.path.join(dataset.folder, shard["name"]) for shard in dataset.shards]
+    paths = [os.path.join(dataset.folder, shard.name) for shard in dataset.shards]
 
     def measure(read_one) -> float:
         total, started = 0, time.perf_counter()
@@ -148,9 +148,9 @@ def streaming_rates(base_url: str, dataset) -> tuple:
     with httpx.Client(base_url=base_url, timeout=60) as client:
 
         def over_http(position: int, path: str) -> int:
-            with client.stream("GET", f"/v1/datasets/{dataset.id}/shards/{dataset.shards[position]['name']}") as response:
+            with client.stream("GET", f"/v1/datasets/{dataset.id}/shards/{dataset.shards[position].name}") as response:
                 received = sum(len(chunk) for chunk in response.iter_bytes())
-            if response.status_code != 200 or received != dataset.shards[position]["bytes"]:
+            if response.status_code != 200 or received != dataset.shards[position].bytes:
                 raise SystemExit(f"streaming {path} returned {response.status_code}, {received} bytes")
             return received
 
@@ -173,7 +173,8 @@ def main(argv=None) -> None:
     dataset, made_seconds = dataset_in(args.shards)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = start_server(args.shards, port)
+    server_log = tempfile.TemporaryFile()
+    server = start_server(args.shards, port, server_log)
     try:
         warm_up = plan_requests(dataset, 6 * len(MIX), seed=1)  # first imports and page-cache reads, not timed
         asyncio.run(run_load(base_url, warm_up, 4))
@@ -184,11 +185,12 @@ def main(argv=None) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        server_log.close()
 
     every = [latency for values in latencies.values() for latency in values]
     made = f"made by the pipeline in {made_seconds:.0f} s" if made_seconds else "reused"
     print(f"catalog: {args.requests:,} requests at concurrency {args.concurrency} on 127.0.0.1, uvicorn, 1 process; "
-          f"dataset {dataset.id} ({len(dataset.shards)} shards, {dataset.manifest['totals']['bytes'] / 1e6:.1f} MB, {made}); "
+          f"dataset {dataset.id} ({len(dataset.shards)} shards, {dataset.manifest.totals.bytes / 1e6:.1f} MB, {made}); "
           f"client and server share this machine's {os.cpu_count()} cores")
     floor = len(floor_plan) / floor_seconds
     print_table([

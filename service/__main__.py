@@ -5,9 +5,12 @@
 Bad settings (missing folder, bad port, a non-loopback host without a token) stop it
 before any socket is bound, with one line on stderr naming the fix. Once the socket
 is bound it prints which address it listens on and whether a bearer token is required.
+The catalog's own log lines (a manifest it leaves out, a file it cannot read) go to
+stderr beside uvicorn's.
 """
 
 import argparse
+import logging
 import os
 import sys
 
@@ -59,6 +62,7 @@ def main(argv=None, environ=os.environ) -> int:
     except SettingsError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(name)s: %(message)s")
     app = create_app(settings.shards_dir, settings.token)
     found = len(app.state.catalog.datasets())
     print(f"catalog of {app.state.catalog.root}: {found} finished dataset(s), rescanned on every request", flush=True)

@@ -4,8 +4,13 @@ create_app() builds an app over any folder, so tests and tools can serve tempora
 folders side by side. Errors keep FastAPI's shape, {"detail": ...}: 404 for anything
 unknown (including every path that tries to leave the shard folder, which is
 indistinguishable from a name that does not exist), 422 for malformed parameters,
-401 for a missing or wrong token, 500 for a listed shard that cannot be read.
+401 for a missing or wrong token, 500 for a listed file that is there but cannot be
+read (an I/O error, a directory in a shard's place, a damaged batch), logged at ERROR on
+the "ncaforge.catalog" logger so the operator sees it. Every endpoint declares its answer
+(service.schemas, or a binary media type), so /openapi.json names every response schema.
 """
+
+import logging
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,8 +18,10 @@ from fastapi.responses import JSONResponse
 from generator import __version__
 from service import routes_catalog, routes_data
 from service.auth import token_checker
-from service.catalog import Catalog, NotFound
-from service.rows import ShardUnreadable
+from service.catalog import Catalog, FileUnreadable, NotFound
+from service.schemas import ErrorDetail, Health
+
+log = logging.getLogger("ncaforge.catalog")
 
 DESCRIPTION = """\
 Query, inspect and stream ncaforge datasets (random neural cellular automata token
@@ -29,20 +36,22 @@ def create_app(shards_dir: str, token: str | None = None) -> FastAPI:
     app = FastAPI(title="ncaforge shard catalog", version=__version__, description=DESCRIPTION)
     app.state.catalog = Catalog(shards_dir)
     guard = [Depends(token_checker(token))] if token else []
-    app.include_router(routes_catalog.router, dependencies=guard)
-    app.include_router(routes_data.router, dependencies=guard)
+    unauthorised = {401: {"model": ErrorDetail, "description": "Missing or wrong bearer token."}} if token else {}
+    app.include_router(routes_catalog.router, dependencies=guard, responses=unauthorised)
+    app.include_router(routes_data.router, dependencies=guard, responses=unauthorised)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
+    def healthz() -> Health:
         """Liveness: answers without a token and without touching the shard folder."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, error: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=404)
+        return JSONResponse(ErrorDetail(detail=str(error)).model_dump(), status_code=404)
 
-    @app.exception_handler(ShardUnreadable)
-    async def unreadable(request: Request, error: ShardUnreadable) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=500)
+    @app.exception_handler(FileUnreadable)
+    async def unreadable(request: Request, error: FileUnreadable) -> JSONResponse:
+        log.error("%s %s answered 500: %s", request.method, request.url.path, error)
+        return JSONResponse(ErrorDetail(detail=str(error)).model_dump(), status_code=500)
 
     return app

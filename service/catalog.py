@@ -1,34 +1,42 @@
 """Discovery: which finished datasets the shard folder holds, rescanned on every request.
 
 A dataset is a real folder directly under the shard folder, named like a dataset id,
-whose manifest.json exists, parses and has the fields the API relies on. The
-pipeline writes the manifest last and atomically, so a dataset being written (shards
-and a .progress journal, no manifest) is simply not there yet, and appears on the
-first request after its manifest does. A manifest that cannot be read or parsed is
-skipped rather than answered with a 500: it may be mid-replacement.
+whose manifest.json exists and parses as a `generator.format.Manifest` (known format
+name and version, every field valid). The pipeline writes the manifest last and
+atomically, so a dataset being written (shards and a .progress journal, no manifest)
+is simply not there yet, and appears on the first request after its manifest does.
+
+A manifest that does not parse is left out of the catalog and logged at WARNING on
+the "ncaforge.catalog" logger with the ManifestError's one line, once per version of
+the file: the refusal is cached under the manifest's (mtime, size, inode) like a
+parsed manifest, so it is not re-read, nor re-logged, on every request.
 
 Rescanning is a listdir plus one stat per dataset; a manifest is parsed again only
-when its (mtime, size, inode) changes. Concurrent requests may race on the cache;
-the worst outcome is parsing a manifest twice.
+when its (mtime, size, inode) changes. Requests run in threads: each reads the cache
+with one lookup, and changes to it (a parse, the pruning of vanished folders) happen
+under a lock, so no request sees a half-updated cache and a manifest is parsed once.
 """
 
 import bisect
-import json
+import logging
 import os
+import threading
 from dataclasses import dataclass
 
-from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, SHARD_NAME_PATTERN
+from generator.config import DatasetConfig
+from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, SHARD_NAME_PATTERN, Manifest, ManifestError, ShardRecord, parse_manifest
 from service.paths import is_direct_child_folder, open_inside, real_root, resolve_inside
 
-SHA256_HEX = 64
+log = logging.getLogger("ncaforge.catalog")
 
 
 class NotFound(LookupError):
     """No such dataset, shard, row or file in the catalog (HTTP 404); the message names it."""
 
 
-class InvalidManifest(ValueError):
-    """A manifest lacks a field the catalog relies on."""
+class FileUnreadable(Exception):
+    """A file the catalog lists is there but cannot be read as promised (HTTP 500, logged);
+    the message names the file and the cause, never the server's paths."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +47,25 @@ class Dataset:
     """The folder name, which is the id in every URL."""
     folder: str
     """Path of the folder: the real shard folder joined with the id."""
-    manifest: dict
-    """The parsed manifest.json."""
+    manifest: Manifest
+    """The parsed, validated manifest.json."""
+    config: DatasetConfig
+    """The config that made the rows, typed (the manifest keeps it as the dict it was saved as)."""
     row_starts: list
     """Global index of the first row of each shard, in manifest order (rows count across shards)."""
 
     @property
-    def shards(self) -> list:
-        return self.manifest["shards"]
+    def shards(self) -> list[ShardRecord]:
+        return self.manifest.shards
 
     @property
     def rows(self) -> int:
-        return self.manifest["totals"]["rows"]
+        return self.manifest.totals.rows
 
-    def shard(self, name: str) -> dict | None:
-        return next((entry for entry in self.shards if entry["name"] == name), None)
+    def shard(self, name: str) -> ShardRecord | None:
+        return next((entry for entry in self.shards if entry.name == name), None)
 
-    def locate_row(self, index: int) -> tuple:
+    def locate_row(self, index: int) -> tuple[ShardRecord, int]:
         """Global row index -> (shard entry, row within that shard); NotFound past the end."""
         if not 0 <= index < self.rows:
             raise NotFound(f"dataset {self.id} has {self.rows} rows, numbered from 0: there is no row {index}")
@@ -63,34 +73,21 @@ class Dataset:
         return self.shards[position], index - self.row_starts[position]
 
 
-def check_manifest(manifest) -> None:
-    """Raise InvalidManifest unless the fields the API reads are there with the right types."""
+@dataclass(frozen=True)
+class CacheEntry:
+    key: tuple
+    """(mtime_ns, size, inode) of the manifest version this entry was made from."""
+    dataset: Dataset | None
+    """The dataset, or None when that manifest version was refused (and logged)."""
 
-    def require(condition, field_name: str) -> None:
-        if not condition:
-            raise InvalidManifest(f"manifest field {field_name} is invalid")
 
-    def count(value) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
+def dataset_config(manifest: Manifest, where: str) -> DatasetConfig:
+    """The manifest's config as a DatasetConfig; ManifestError when its keys are not the config's."""
     try:
-        fmt, band, totals, shards = manifest["format"], manifest["band"], manifest["totals"], manifest["shards"]
-        require(count(fmt["tokens_per_sequence"]) and fmt["tokens_per_sequence"] > 0, "format.tokens_per_sequence")
-        require(count(fmt["record_batch_rows"]) and fmt["record_batch_rows"] > 0, "format.record_batch_rows")
-        require(isinstance(band["name"], str) and 0 <= band["lo"] < band["hi"] <= 1, "band")
-        require(all(count(totals[key]) for key in ("shards", "rows", "tokens", "bytes")), "totals")
-        require(all(isinstance(manifest[key], dict) for key in ("generator", "config", "acceptance")),
-                "generator, config or acceptance")
-        require(isinstance(shards, list), "shards")
-        names = [entry["name"] for entry in shards]
-        require(all(isinstance(n, str) and SHARD_NAME_PATTERN.fullmatch(n) for n in names), "shards[].name")
-        require(len(set(names)) == len(names), "shards[].name (duplicates)")
-        require(all(count(entry["rows"]) and count(entry["bytes"]) for entry in shards), "shards[].rows or bytes")
-        require(all(isinstance(entry["sha256"], str) and len(entry["sha256"]) == SHA256_HEX for entry in shards),
-                "shards[].sha256")
-        require(totals["rows"] == sum(entry["rows"] for entry in shards), "totals.rows (differs from the shards)")
+        return manifest.dataset_config()
     except (KeyError, TypeError) as error:
-        raise InvalidManifest(f"manifest lacks or mistypes a field ({type(error).__name__}: {error})") from None
+        raise ManifestError(f"{where}: field config does not describe a dataset ({type(error).__name__}: {error}): "
+                            f"the manifest is damaged; make the dataset again") from None
 
 
 class Catalog:
@@ -98,21 +95,20 @@ class Catalog:
 
     def __init__(self, shards_dir: str):
         self.root = real_root(shards_dir)
-        self._parsed = {}  # dataset id -> ((mtime_ns, size, inode) of its manifest, Dataset)
+        self._parsed = {}  # dataset id -> CacheEntry; replaced or changed under self._lock only
+        self._lock = threading.Lock()
 
-    def datasets(self) -> list:
+    def datasets(self) -> list[Dataset]:
         """Every finished dataset, sorted by id."""
         try:
             names = sorted(os.listdir(self.root))
         except OSError:
             return []  # the folder vanished or became unreadable: an empty catalog, not a crash
-        found = {}
-        for name in names:
-            dataset = self._load(name)
-            if dataset is not None:
-                found[name] = dataset
-        self._parsed = {name: self._parsed[name] for name in found if name in self._parsed}
-        return list(found.values())
+        found = [dataset for dataset in map(self._load, names) if dataset is not None]
+        with self._lock:  # forget folders that are gone; refusals of folders still there stay, so stay quiet
+            parsed = self._parsed
+            self._parsed = {name: entry for name in names if (entry := parsed.get(name)) is not None}
+        return found
 
     def dataset(self, dataset_id: str) -> Dataset:
         dataset = self._load(dataset_id)
@@ -127,10 +123,14 @@ class Catalog:
         return self.open_file(dataset, name)
 
     def open_file(self, dataset: Dataset, name: str):
-        """A file of the dataset, by a name the caller has already validated."""
-        file = open_inside(self.root, os.path.join(dataset.folder, name))
+        """A file of the dataset, by a name the caller has already validated: NotFound when it is missing
+        (or resolves outside the shard folder), FileUnreadable when it is there but cannot be read."""
+        try:
+            file = open_inside(self.root, os.path.join(dataset.folder, name))
+        except OSError as error:
+            raise FileUnreadable(f"{name} of dataset {dataset.id} cannot be read ({error.strerror or error})") from None
         if file is None:
-            raise NotFound(f"{name} of dataset {dataset.id} is missing or unreadable")
+            raise NotFound(f"{name} of dataset {dataset.id} is missing")
         return file
 
     def _load(self, dataset_id: str) -> Dataset | None:
@@ -147,22 +147,34 @@ class Catalog:
             status = os.stat(manifest_path)
         except OSError:
             return None  # no manifest yet: the dataset is still being written
+        key = (status.st_mtime_ns, status.st_size, status.st_ino)
         cached = self._parsed.get(dataset_id)
-        if cached and cached[0] == (status.st_mtime_ns, status.st_size, status.st_ino):
-            return cached[1]
-        file = open_inside(self.root, manifest_path)
-        if file is None:
-            return None
-        with file:
-            opened = os.fstat(file.fileno())  # the key of the bytes actually read, should it change meanwhile
-            try:
-                manifest = json.load(file)
-                check_manifest(manifest)
-            except ValueError:  # bad JSON, undecodable bytes or InvalidManifest: maybe mid-replacement
-                return None
-        starts = [0]
-        for entry in manifest["shards"][:-1]:
-            starts.append(starts[-1] + entry["rows"])
-        dataset = Dataset(dataset_id, folder, manifest, starts)
-        self._parsed[dataset_id] = ((opened.st_mtime_ns, opened.st_size, opened.st_ino), dataset)
-        return dataset
+        if cached is not None and cached.key == key:
+            return cached.dataset
+        with self._lock:
+            cached = self._parsed.get(dataset_id)  # another request may have parsed it while we waited
+            if cached is None or cached.key != key:
+                cached = self._parse(dataset_id, folder, manifest_path, key)
+                self._parsed[dataset_id] = cached
+        return cached.dataset
+
+    def _parse(self, dataset_id: str, folder: str, manifest_path: str, key: tuple) -> CacheEntry:
+        """Read and validate one manifest whose stat gave `key`; a refusal is logged here, so once per version."""
+        where = f"{dataset_id}/{MANIFEST_NAME}"
+        try:
+            file = open_inside(self.root, manifest_path)
+            if file is None:
+                raise ManifestError(f"{where} vanished or became a link outside the shard folder while being read")
+            with file:
+                opened = os.fstat(file.fileno())  # the key of the bytes actually read, should it change meanwhile
+                data = file.read()
+            manifest = parse_manifest(data, where)
+            config = dataset_config(manifest, where)
+        except OSError as error:
+            log.warning("dataset %s is left out of the catalog: %s cannot be read (%s)", dataset_id, where, error.strerror)
+            return CacheEntry(key, None)
+        except ManifestError as error:
+            log.warning("dataset %s is left out of the catalog: %s", dataset_id, error)
+            return CacheEntry(key, None)
+        opened_key = (opened.st_mtime_ns, opened.st_size, opened.st_ino)
+        return CacheEntry(opened_key, Dataset(dataset_id, folder, manifest, config, manifest.row_starts()))

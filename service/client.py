@@ -12,14 +12,23 @@ catalog's sha256 and only then renamed to CACHE/<id>/<name>, atomically: a file
 under its final name is always complete and verified. A cached file whose sha256
 matches is used without any download.
 
+A dropped connection, a timeout or a 5xx answer, on a metadata GET or on one Range
+piece, is tried again up to ATTEMPTS times in all, after 0.2 s, 0.4 s, 0.8 s ...;
+a piece cut short keeps the bytes that arrived and the next try asks for the rest.
+A 4xx is final at once. Ranks of a trainer on one machine share the cache folder:
+each shard is downloaded under an exclusive file lock (flock on CACHE/<id>/.lock-<name>),
+so a second process waits, then finds the verified file instead of fetching it again.
+
 Every failure is a CatalogError with one line saying what happened and what to do.
 Ids and shard names from the server are checked against the format's patterns
 before they become local paths, so a misbehaving server cannot write outside the cache.
 """
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import time
 
 import httpx
 
@@ -29,10 +38,56 @@ from service.settings import TOKEN_ENV
 
 PIECE_BYTES = 8 * 1024 * 1024
 PARTIAL_PREFIX = ".partial-"
+LOCK_PREFIX = ".lock-"
+ATTEMPTS = 4
+"""Tries per request (a metadata GET, one Range piece) before giving up."""
+FIRST_BACKOFF_SECONDS = 0.2
+"""Wait after the first failed try; it doubles after each further one."""
+MAX_BACKOFF_SECONDS = 5.0
+RETRIED_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+"""Failures another try may not meet: timeouts, refused or dropped connections, bodies cut short."""
 
 
 class CatalogError(Exception):
     """The catalog could not be used; the message says why, in one line."""
+
+
+class TransientError(Exception):
+    """A failure worth another try (a dropped connection, a timeout, a 5xx answer); after the last
+    try it becomes the CatalogError `what` after N attempt(s): `advice`."""
+
+    def __init__(self, what: str, advice: str):
+        super().__init__(what)
+        self.what, self.advice = what, advice
+
+
+class PartialShard:
+    """The partial file of one shard download, opened for appending, and the sha256 of its bytes so far."""
+
+    def __init__(self, out, digest):
+        self.out, self.digest = out, digest
+
+    def append(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.digest.update(chunk)
+
+    def restart(self) -> None:
+        self.out.seek(0)
+        self.out.truncate()
+        self.digest = hashlib.sha256()
+
+
+@contextlib.contextmanager
+def shard_lock(folder: str, name: str):
+    """Hold an exclusive flock on FOLDER/.lock-<name> for the duration: ranks of a trainer on one machine
+    share the cache, and only one of them downloads a given shard. The lock file stays (deleting it
+    would let a waiting process and a newcomer lock two different files); the lock ends with the process."""
+    fd = os.open(os.path.join(folder, LOCK_PREFIX + name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def default_cache_dir() -> str:
@@ -44,8 +99,10 @@ class CatalogClient:
     """A client of one catalog. `http` replaces the HTTP client (tests pass a FastAPI TestClient)."""
 
     def __init__(self, base_url: str, token: str | None = None, cache_dir: str | None = None,
-                 timeout: float = 30.0, http: httpx.Client | None = None):
+                 timeout: float = 30.0, http: httpx.Client | None = None, attempts: int = ATTEMPTS,
+                 backoff: float = FIRST_BACKOFF_SECONDS):
         self.base_url = base_url.rstrip("/")
+        self.attempts, self.backoff = attempts, backoff
         self.cache_dir = cache_dir or default_cache_dir()
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         self.http = http or httpx.Client(timeout=timeout)
@@ -89,27 +146,34 @@ class CatalogClient:
         return self._download(dataset_id, shard, piece_bytes)
 
     def _download(self, dataset_id: str, shard: dict, piece_bytes: int) -> str:
-        name, expected, size = shard["name"], shard["sha256"], shard["bytes"]
+        name = shard["name"]
         if not SHARD_NAME_PATTERN.fullmatch(name):
             raise CatalogError(f"the catalog at {self.base_url} lists a shard named {name!r}, which is not a shard "
                                f"name: refusing to write it")
         folder = os.path.join(self.cache_dir, self._checked_id(dataset_id))
+        os.makedirs(folder, exist_ok=True)
+        with shard_lock(folder, name):  # another process fetching this shard finishes first; we then find its file
+            return self._download_locked(dataset_id, folder, shard, piece_bytes)
+
+    def _download_locked(self, dataset_id: str, folder: str, shard: dict, piece_bytes: int) -> str:
+        name, expected, size = shard["name"], shard["sha256"], shard["bytes"]
         final, partial = os.path.join(folder, name), os.path.join(folder, PARTIAL_PREFIX + name)
         url = f"{self.base_url}/v1/datasets/{dataset_id}/shards/{name}"  # built here: see _all_pages
         if os.path.isfile(final):
             if file_sha256(final) == expected:
                 return final
             os.remove(final)  # damaged or stale: nothing unverified stays under a shard's name
-        os.makedirs(folder, exist_ok=True)
         if os.path.exists(partial) and os.path.getsize(partial) > size:
             os.remove(partial)  # longer than the shard: not a prefix of it
         digest = file_digest(partial) if os.path.exists(partial) else hashlib.sha256()
         with open(partial, "ab") as out:  # append mode: tell() starts at the partial file's size
+            received = PartialShard(out, digest)
             while out.tell() < size:
-                digest = self._fetch_piece(url, f'"{expected}"', out, digest, min(piece_bytes, size - out.tell()))
+                self._retrying(lambda: self._fetch_piece(url, f'"{expected}"', received,
+                                                         min(piece_bytes, size - out.tell())))
             out.flush()
             os.fsync(out.fileno())
-        actual = digest.hexdigest()
+        actual = received.digest.hexdigest()
         if actual != expected:
             os.remove(partial)
             raise CatalogError(f"checksum mismatch for {dataset_id}/{name}: the catalog lists sha256 {expected[:16]}... "
@@ -118,27 +182,20 @@ class CatalogClient:
         os.replace(partial, final)
         return final
 
-    def _fetch_piece(self, url: str, etag: str, out, digest, length: int):
-        """Append the next `length` bytes to `out` and return the running digest. Should the server
-        answer with the whole file instead (If-Range: the shard changed), start over with it."""
-        start = out.tell()
+    def _fetch_piece(self, url: str, etag: str, received: "PartialShard", length: int) -> None:
+        """Append the next `length` bytes to the partial file. Should the server answer with the whole
+        file instead (If-Range: the shard changed), start over with it. A break mid-body keeps the
+        bytes that arrived, so the next attempt resumes after them."""
+        start = received.out.tell()
         headers = {**self.headers, "Range": f"bytes={start}-{start + length - 1}", "If-Range": etag}
         with self._request("GET", url, headers=headers) as response:
             if response.status_code == 200:
-                out.seek(0)
-                out.truncate()
-                digest = hashlib.sha256()
+                received.restart()
             elif response.status_code != 206 or not response.headers.get("content-range", "").startswith(f"bytes {start}-"):
                 response.read()
-                raise CatalogError(f"GET {url} ({headers['Range']}) answered {response.status_code}: {self._detail(response)}")
-            try:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-                    digest.update(chunk)
-            except httpx.HTTPError as error:
-                raise CatalogError(f"download of {url} broke off after {out.tell()} bytes ({type(error).__name__}): "
-                                   f"re-run to resume from there") from None
-        return digest
+                raise self._failure(response, f"GET {url} ({headers['Range']})")
+            for chunk in response.iter_bytes():
+                received.append(chunk)
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -161,32 +218,58 @@ class CatalogClient:
                 return items
 
     def _get_json(self, url: str, params: dict | None = None):
-        with self._request("GET", url, params=params, headers=self.headers) as response:
-            response.read()
-            if response.status_code != 200:
-                raise CatalogError(f"GET {response.request.url} answered {response.status_code}: {self._detail(response)}")
-            return response.json()
+        def attempt():
+            with self._request("GET", url, params=params, headers=self.headers) as response:
+                response.read()
+                if response.status_code != 200:
+                    raise self._failure(response, f"GET {response.request.url}")
+                return response.json()
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt):
+        """attempt() until it returns, at most self.attempts times: after a transient failure wait
+        backoff, 2 backoff, 4 backoff ... (capped), then try again; the last one becomes a CatalogError."""
+        for number in range(1, self.attempts + 1):
+            try:
+                return attempt()
+            except TransientError as error:
+                if number == self.attempts:
+                    raise CatalogError(f"{error.what} after {number} attempt(s): {error.advice}") from None
+                time.sleep(min(self.backoff * 2 ** (number - 1), MAX_BACKOFF_SECONDS))
 
     @contextlib.contextmanager
     def _request(self, method: str, url: str, **kwargs):
-        """A streamed response, closed on exit, with transport failures turned into CatalogError."""
+        """A streamed response, closed on exit. A dropped connection or a timeout, on connecting or while
+        the caller reads the body, is a TransientError; any other transport failure a CatalogError."""
         try:
             response = self.http.send(self.http.build_request(method, url, **kwargs), stream=True)
         except httpx.ConnectError as error:
             reason = "connection refused" if "refused" in str(error).lower() else str(error) or type(error).__name__
-            raise CatalogError(f"catalog at {self.base_url} is unreachable ({reason}): start it with make serve "
-                               f"or check the URL") from None
+            raise TransientError(f"catalog at {self.base_url} is unreachable ({reason})",
+                                 "start it with make serve or check the URL") from None
         except httpx.TimeoutException:
-            raise CatalogError(f"catalog at {self.base_url} did not answer in time: check that it is running "
-                               f"and not overloaded, or pass a larger timeout") from None
+            raise TransientError(f"catalog at {self.base_url} did not answer in time",
+                                 "check that it is running and not overloaded, or pass a larger timeout") from None
+        except RETRIED_TRANSPORT_ERRORS as error:
+            raise TransientError(f"{method} {url} failed ({type(error).__name__}: {error})", "re-run") from None
         except httpx.HTTPError as error:
             raise CatalogError(f"{method} {url} failed ({type(error).__name__}: {error})") from None
         try:
             yield response
-        except httpx.HTTPError as error:  # the body broke off while the caller read it
+        except RETRIED_TRANSPORT_ERRORS as error:  # the body broke off or stalled while the caller read it
+            raise TransientError(f"{method} {url} broke off ({type(error).__name__}: {error})",
+                                 "re-run to resume from the bytes already received") from None
+        except httpx.HTTPError as error:
             raise CatalogError(f"{method} {url} broke off ({type(error).__name__}: {error}): re-run") from None
         finally:
             response.close()
+
+    def _failure(self, response: httpx.Response, what: str) -> Exception:
+        """The error for an unexpected answer: a 5xx is transient (retried), anything else is final."""
+        if response.status_code >= 500:
+            return TransientError(f"{what} answered {response.status_code}", self._detail(response))
+        return CatalogError(f"{what} answered {response.status_code}: {self._detail(response)}")
 
     @staticmethod
     def _detail(response: httpx.Response) -> str:

@@ -9,8 +9,11 @@ the check and the open is not caught; the shard folder belongs to the operator,
 who could serve any file anyway.)
 """
 
+import errno
 import os
 import stat
+
+MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # ELOOP: O_NOFOLLOW met a symlink swapped in after the check
 
 
 def real_root(shards_dir: str) -> str:
@@ -32,18 +35,20 @@ def is_direct_child_folder(root: str, path: str) -> bool:
 
 
 def open_inside(root: str, path: str):
-    """Open a regular file inside `root` read-only (binary), or return None if it is missing,
-    is not a regular file, or resolves outside `root`. O_NONBLOCK: opening a FIFO planted
-    under a shard's name must not hang the request (it is then refused as not regular)."""
+    """Open a regular file inside `root` read-only (binary). None if it is missing or resolves outside
+    `root` (a client cannot tell the two apart); OSError if it is there but cannot be opened (EACCES,
+    EIO, ...) or is not a regular file. O_NONBLOCK: opening a FIFO planted under a shard's name must
+    not hang the request (it is then refused as not regular)."""
     resolved = resolve_inside(root, path)
     if resolved is None:
         return None
     try:
         fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    file = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        file.close()
-        return None
-    return file
+    except OSError as error:
+        if error.errno in MISSING:
+            return None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # checked before fdopen, which refuses a directory itself
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", resolved)
+    return os.fdopen(fd, "rb")

@@ -6,16 +6,16 @@ exactly what the generator's own previews show, one fixed colour per cell state.
 
 import io
 
+from generator.config import DatasetConfig
 from generator.format import decode_frames
 from generator.render import animation_frames, strip_image
 
 GIF_FRAME_MILLISECONDS = 150  # the generator's own GIFs use the same pace
 
 
-def frames_of(tokens, manifest: dict):
+def frames_of(tokens, config: DatasetConfig):
     """(frames, H, W) colours of one row's tokens, with the grid size the dataset was made with."""
-    grid_size = manifest["config"].get("generator", {}).get("nca", {}).get("grid_size", 12)
-    return decode_frames(tokens, grid_size)
+    return decode_frames(tokens, config.generator.nca.grid_size)
 
 
 def strip_png(frames, title: str) -> bytes:

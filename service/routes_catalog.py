@@ -11,9 +11,12 @@ from generator.bands import CHOICES, parse_band
 from generator.errors import ConfigError
 from service.catalog import Catalog
 from service.paging import LimitQuery, OffsetQuery, page
+from service.schemas import DatasetPage, DatasetSummary, ErrorDetail, ShardPage
 from service.views import dataset_item, dataset_matches, dataset_summary, shard_item, shard_overlaps
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
+
+NOT_FOUND = {404: {"model": ErrorDetail, "description": "No such dataset, shard, row or file in the catalog."}}
 
 DatasetIdPath = Path(description="Dataset id: the dataset's folder name, e.g. high-3000-8ec9d4e538f8.")
 
@@ -44,7 +47,7 @@ def list_datasets(
     offset: int = OffsetQuery,
     limit: int = LimitQuery,
     datasets: Catalog = Depends(catalog),
-) -> dict:
+) -> DatasetPage:
     """Finished datasets (manifest written), sorted by id, filtered, one page at a time.
     A dataset still being written is not listed; one that appears shows up on the next request."""
     check_ratio_range(min_ratio, max_ratio)
@@ -53,18 +56,18 @@ def list_datasets(
     except ConfigError as error:
         raise unprocessable("band", str(error)) from None
     found = [d for d in datasets.datasets() if dataset_matches(d, wanted_band, min_ratio, max_ratio, generator_version, min_tokens)]
-    return page(found, offset, limit, request, lambda dataset: dataset_item(request, dataset))
+    return page(DatasetPage, found, offset, limit, request, lambda dataset: dataset_item(request, dataset))
 
 
-@router.get("/datasets/{dataset_id}", name="dataset_summary")
-def get_dataset(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> dict:
+@router.get("/datasets/{dataset_id}", name="dataset_summary", responses=NOT_FOUND)
+def get_dataset(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> DatasetSummary:
     """The manifest summary: band, lineage (generator version, git commit, dirty tree), config, seed scheme,
     complexity definition, totals, acceptance statistics with the candidate-ratio histogram as numbers
     (acceptance.histogram.edges and counts), format, environment, and links to the shards, histogram and rows."""
     return dataset_summary(request, datasets.dataset(dataset_id))
 
 
-@router.get("/datasets/{dataset_id}/shards", name="shard_list")
+@router.get("/datasets/{dataset_id}/shards", name="shard_list", responses=NOT_FOUND)
 def list_shards(
     request: Request,
     dataset_id: str = DatasetIdPath,
@@ -74,10 +77,10 @@ def list_shards(
     offset: int = OffsetQuery,
     limit: int = LimitQuery,
     datasets: Catalog = Depends(catalog),
-) -> dict:
+) -> ShardPage:
     """The dataset's shards in manifest order: name, rows, first_row (global index of its first row),
     tokens, bytes, sha256, ratio range, candidate rule-id range and download URL."""
     check_ratio_range(min_ratio, max_ratio)
     dataset = datasets.dataset(dataset_id)
     positions = [i for i, entry in enumerate(dataset.shards) if shard_overlaps(entry, min_ratio, max_ratio)]
-    return page(positions, offset, limit, request, lambda position: shard_item(request, dataset, position))
+    return page(ShardPage, positions, offset, limit, request, lambda position: shard_item(request, dataset, position))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from generator.config import DatasetConfig, GeneratorConfig, RunOptions
-from generator.format import MANIFEST_NAME, read_manifest
+from generator.format import MANIFEST_NAME, Manifest, load_manifest
 
 CONFIGS = {
     "high": DatasetConfig(sequences=1150, candidates_per_shard=2304,
@@ -36,10 +36,10 @@ _made = {}
 class MadeDataset:
     id: str
     folder: Path
-    manifest: dict
+    manifest: Manifest
 
     def shard_path(self, position: int) -> Path:
-        return self.folder / self.manifest["shards"][position]["name"]
+        return self.folder / self.manifest.shards[position].name
 
     def shard_bytes(self, position: int) -> bytes:
         return self.shard_path(position).read_bytes()
@@ -47,7 +47,7 @@ class MadeDataset:
     def table(self) -> pa.Table:
         """Every row of the dataset, in global row order, read with pyarrow alone."""
         tables = []
-        for position in range(len(self.manifest["shards"])):
+        for position in range(len(self.manifest.shards)):
             with pa.memory_map(str(self.shard_path(position))) as source:
                 tables.append(pa.ipc.open_file(source).read_all())
         return pa.concat_tables(tables)
@@ -70,7 +70,7 @@ def made_datasets(tmp_path_factory) -> MadeDatasets:
         for band, config in CONFIGS.items():
             summary = run(config, RunOptions(out=str(root), progress=False))
             folder = Path(summary["dataset_dir"])
-            _made[band] = MadeDataset(summary["dataset_id"], folder, read_manifest(str(folder)))
+            _made[band] = MadeDataset(summary["dataset_id"], folder, load_manifest(str(folder)))
         _made["root"] = root
     return MadeDatasets(_made["root"], _made["high"], _made["mid"])
 

@@ -3,6 +3,7 @@ shard bytes with ranges and ETags, single rows, previews, the histogram, and 404
 
 import hashlib
 import io
+import logging
 
 import numpy as np
 import pytest
@@ -40,11 +41,11 @@ def test_list_shows_each_finished_dataset_with_its_totals(client, made):
     body = client.get("/v1/datasets").json()
     assert body["total"] == 2 and [item["id"] for item in body["items"]] == sorted([made.high.id, made.mid.id])
     item = next(item for item in body["items"] if item["id"] == made.mid.id)
-    totals = made.mid.manifest["totals"]
+    totals = made.mid.manifest.totals
     assert (item["rows"], item["tokens"], item["shards"], item["bytes"]) == (
-        totals["rows"], totals["tokens"], totals["shards"], totals["bytes"])
+        totals.rows, totals.tokens, totals.shards, totals.bytes)
     assert item["band"] == {"name": "mid", "lo": 0.3, "hi": 0.4}
-    assert item["generator"]["git_commit"] == made.mid.manifest["generator"]["git_commit"]
+    assert item["generator"]["git_commit"] == made.mid.manifest.generator.git_commit
     assert client.get(item["links"]["self"]).json()["id"] == made.mid.id
 
 
@@ -68,7 +69,7 @@ def test_list_ratio_range_keeps_datasets_whose_band_lies_inside_it(client, made,
 def test_list_filters_by_generator_version_and_min_tokens(client, made):
     assert len(ids(client.get("/v1/datasets", params={"generator_version": __version__}))) == 2
     assert ids(client.get("/v1/datasets", params={"generator_version": "99.0.0"})) == []
-    bigger_than_mid = made.mid.manifest["totals"]["tokens"] + 1
+    bigger_than_mid = made.mid.manifest.totals.tokens + 1
     assert ids(client.get("/v1/datasets", params={"min_tokens": bigger_than_mid})) == [made.high.id]
 
 
@@ -86,34 +87,33 @@ def test_list_pages_carry_total_and_next_prev_links_that_keep_the_filters(client
 def test_summary_holds_config_lineage_acceptance_histogram_and_links(client, made):
     manifest = made.high.manifest
     summary = client.get(f"/v1/datasets/{made.high.id}").json()
-    assert summary["config"] == manifest["config"] and summary["band"] == manifest["band"]
-    assert summary["lineage"] == {key: manifest["generator"][key] for key in ("name", "version", "git_commit", "git_dirty")}
-    assert summary["totals"] == manifest["totals"] and summary["format"]["record_batch_rows"] == 1024
+    assert summary["config"] == manifest.config and summary["band"] == {"name": "high", "lo": 0.5, "hi": 1.0}
+    assert summary["lineage"] == manifest.generator.model_dump()
+    assert summary["totals"] == manifest.totals.model_dump() and summary["format"]["record_batch_rows"] == 1024
     histogram = summary["acceptance"]["histogram"]
     assert len(histogram["edges"]) == len(histogram["counts"]) + 1
-    assert sum(histogram["counts"]) == summary["acceptance"]["candidates"] == manifest["acceptance"]["candidates"]
-    assert summary["environment"] == manifest["environment"]
-    assert client.get(summary["links"]["shards"]).json()["total"] == len(manifest["shards"])
+    assert sum(histogram["counts"]) == summary["acceptance"]["candidates"] == manifest.acceptance.candidates
+    assert summary["environment"] == manifest.environment.model_dump(mode="json")
+    assert client.get(summary["links"]["shards"]).json()["total"] == len(manifest.shards)
     assert client.get(summary["links"]["first_row"]).json()["index"] == 0
 
 
 def test_shard_list_gives_sizes_checksums_ratio_ranges_and_working_urls(client, made):
     body = client.get(f"/v1/datasets/{made.mid.id}/shards").json()
-    assert body["total"] == len(made.mid.manifest["shards"]) == 3
+    assert body["total"] == len(made.mid.manifest.shards) == 3
     first_row = 0
-    for position, (item, entry) in enumerate(zip(body["items"], made.mid.manifest["shards"])):
-        for key in ("name", "rows", "tokens", "bytes", "sha256", "ratio_min", "ratio_mean", "ratio_max"):
-            assert item[key] == entry[key]
+    for position, (item, entry) in enumerate(zip(body["items"], made.mid.manifest.shards)):
+        assert item == {**entry.model_dump(), "first_row": first_row, "url": item["url"]}
         assert item["first_row"] == first_row
-        first_row += entry["rows"]
+        first_row += entry.rows
         content = client.get(item["url"]).content
         assert content == made.mid.shard_bytes(position) and hashlib.sha256(content).hexdigest() == item["sha256"]
 
 
 def test_shard_list_keeps_shards_whose_ratio_range_overlaps_the_request(client, made):
-    shards = made.mid.manifest["shards"]
-    cut = sorted(s["ratio_min"] for s in shards)[1]  # some shards start above this ratio, some at or below
-    expected = [s["name"] for s in shards if s["ratio_min"] <= cut]
+    shards = made.mid.manifest.shards
+    cut = sorted(s.ratio_min for s in shards)[1]  # some shards start above this ratio, some at or below
+    expected = [s.name for s in shards if s.ratio_min <= cut]
     assert 0 < len(expected) < len(shards)
     body = client.get(f"/v1/datasets/{made.mid.id}/shards", params={"max_ratio": cut}).json()
     assert [item["name"] for item in body["items"]] == expected and body["total"] == len(expected)
@@ -129,15 +129,15 @@ def test_shard_list_pages(client, made):
 
 
 def shard_url(dataset) -> str:
-    return f"/v1/datasets/{dataset.id}/shards/{dataset.manifest['shards'][0]['name']}"
+    return f"/v1/datasets/{dataset.id}/shards/{dataset.manifest.shards[0].name}"
 
 
 def test_shard_bytes_are_the_file_with_its_sha256_as_strong_etag(client, made):
     response = client.get(shard_url(made.high))
-    entry = made.high.manifest["shards"][0]
+    entry = made.high.manifest.shards[0]
     assert response.status_code == 200 and response.content == made.high.shard_bytes(0)
-    assert response.headers["etag"] == f'"{entry["sha256"]}"'
-    assert response.headers["content-length"] == str(entry["bytes"])
+    assert response.headers["etag"] == f'"{entry.sha256}"'
+    assert response.headers["content-length"] == str(entry.bytes)
     assert response.headers["accept-ranges"] == "bytes"
     assert response.headers["content-type"] == "application/vnd.apache.arrow.file"
 
@@ -158,7 +158,7 @@ def test_a_single_range_gets_206_with_exactly_those_bytes(client, made, header, 
 
 @pytest.mark.parametrize("header", ["bytes={size}-", "bytes={size}-{beyond}", "bytes=-0"])
 def test_an_unsatisfiable_range_gets_416_naming_the_size(client, made, header):
-    size = made.high.manifest["shards"][0]["bytes"]
+    size = made.high.manifest.shards[0].bytes
     response = client.get(shard_url(made.high), headers={"Range": header.format(size=size, beyond=size + 10)})
     assert response.status_code == 416 and response.headers["content-range"] == f"bytes */{size}"
 
@@ -170,7 +170,7 @@ def test_multiple_or_malformed_ranges_get_the_whole_file(client, made, header):
 
 
 def test_if_none_match_with_the_etag_gets_304_without_body(client, made):
-    etag = f'"{made.high.manifest["shards"][0]["sha256"]}"'
+    etag = f'"{made.high.manifest.shards[0].sha256}"'
     for header in (etag, "*", f'"other", W/{etag}'):
         response = client.get(shard_url(made.high), headers={"If-None-Match": header})
         assert response.status_code == 304 and response.content == b"" and response.headers["etag"] == etag
@@ -178,7 +178,7 @@ def test_if_none_match_with_the_etag_gets_304_without_body(client, made):
 
 
 def test_if_range_honours_the_range_only_for_the_current_etag(client, made):
-    etag = f'"{made.mid.manifest["shards"][0]["sha256"]}"'
+    etag = f'"{made.mid.manifest.shards[0].sha256}"'
     current = client.get(shard_url(made.mid), headers={"Range": "bytes=0-9", "If-Range": etag})
     stale = client.get(shard_url(made.mid), headers={"Range": "bytes=0-9", "If-Range": '"an-older-sha"'})
     assert current.status_code == 206 and len(current.content) == 10
@@ -186,7 +186,7 @@ def test_if_range_honours_the_range_only_for_the_current_etag(client, made):
 
 
 def test_head_gives_the_headers_without_the_body(client, made):
-    size = made.high.manifest["shards"][0]["bytes"]
+    size = made.high.manifest.shards[0].bytes
     whole = client.head(shard_url(made.high))
     part = client.head(shard_url(made.high), headers={"Range": "bytes=10-19"})
     assert whole.status_code == 200 and whole.content == b"" and whole.headers["content-length"] == str(size)
@@ -194,14 +194,14 @@ def test_head_gives_the_headers_without_the_body(client, made):
 
 
 def test_rows_across_record_batch_and_shard_boundaries_match_the_shard_files(client, made):
-    shards = made.high.manifest["shards"]
-    assert len(shards) > 1 and shards[0]["rows"] > 1024, "the high dataset must span two shards and two batches"
+    shards = made.high.manifest.shards
+    assert len(shards) > 1 and shards[0].rows > 1024, "the high dataset must span two shards and two batches"
     table = made.high.table()
-    first_of_second_shard = shards[0]["rows"]
+    first_of_second_shard = shards[0].rows
     for index in (0, 1023, 1024, first_of_second_shard - 1, first_of_second_shard, table.num_rows - 1):
         row = client.get(f"/v1/datasets/{made.high.id}/rows/{index}").json()
         in_second = index >= first_of_second_shard
-        assert (row["shard"], row["row_in_shard"]) == (shards[int(in_second)]["name"],
+        assert (row["shard"], row["row_in_shard"]) == (shards[int(in_second)].name,
                                                        index - first_of_second_shard * in_second)
         assert row["dataset_id"] == made.high.id and row["index"] == index
         assert row["rule_id"] == table["rule_id"][index].as_py()
@@ -214,7 +214,7 @@ def test_a_row_is_read_from_its_record_batch_alone(made, tmp_path):
     """Wipe the first record batch of a shard copy: rows of its second batch still read, rows of the
     first answer 500 naming the shard. Reading the whole shard would fail for both."""
     folder = copy_dataset(made.high, tmp_path)
-    shard = folder / made.high.manifest["shards"][0]["name"]
+    shard = folder / made.high.manifest.shards[0].name
     data = bytearray(shard.read_bytes())
     data[8:1_000_000] = bytes(1_000_000 - 8)  # after the magic, well inside batch 0 (~1.7 MB), before batch 1
     shard.write_bytes(bytes(data))
@@ -227,7 +227,7 @@ def test_a_row_is_read_from_its_record_batch_alone(made, tmp_path):
 
 
 def test_a_row_past_the_end_is_404_naming_the_row_count(client, made):
-    rows = made.mid.manifest["totals"]["rows"]
+    rows = made.mid.manifest.totals.rows
     for index in (rows, 10**30):
         response = client.get(f"/v1/datasets/{made.mid.id}/rows/{index}")
         assert response.status_code == 404 and f"has {rows} rows" in response.json()["detail"]
@@ -290,6 +290,52 @@ def test_openapi_docs_describe_every_endpoint_and_the_filter_semantics(client):
             "/v1/datasets/{dataset_id}/histogram.png"} <= set(spec["paths"])
     parameters = {p["name"]: p for p in spec["paths"]["/v1/datasets"]["get"]["parameters"]}
     assert "band.lo >= min_ratio and band.hi <= max_ratio" in parameters["min_ratio"]["description"]
+
+
+BINARY_MEDIA_TYPES = {"application/vnd.apache.arrow.file", "image/png", "image/gif"}
+
+
+def test_openapi_names_a_response_schema_for_every_endpoint_and_answer(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    operations = [(method, path, operation) for path, methods in spec["paths"].items()
+                  for method, operation in methods.items()]
+    assert len(operations) == 10  # 9 paths, the shard's with GET and HEAD
+    for method, path, operation in operations:
+        for status, response in operation["responses"].items():
+            where = f"{method.upper()} {path} {status}"
+            if status == "304":
+                assert "content" not in response, where  # no body
+                continue
+            [(media_type, content)] = response["content"].items()
+            if media_type == "application/json":
+                reference = content["schema"]["$ref"]
+                assert reference.startswith("#/components/schemas/") and reference.split("/")[-1] in schemas, where
+            else:
+                assert media_type in BINARY_MEDIA_TYPES and content["schema"]["format"] == "binary", where
+                assert response["description"], where
+        if path != "/healthz":
+            assert {"422"} <= set(operation["responses"]), f"{method} {path}"
+        if "{dataset_id}" in path:
+            assert operation["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorDetail")
+
+
+def test_a_listed_shard_that_cannot_be_read_is_a_logged_500_not_a_404(made, tmp_path, caplog):
+    """A real fault: a directory where the manifest lists a shard file. Opening it works (no EACCES as
+    root) but it is no file, like a shard whose disk gives EIO: the operator must hear of it."""
+    folder = copy_dataset(made.mid, tmp_path)
+    name = made.mid.manifest.shards[0].name
+    (folder / name).unlink()
+    (folder / name).mkdir()
+    client = TestClient(create_app(str(tmp_path)), raise_server_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="ncaforge.catalog"):
+        for path in (f"/shards/{name}", "/rows/0", "/rows/0/preview.png"):
+            response = client.get(f"/v1/datasets/{made.mid.id}{path}")
+            assert response.status_code == 500, path
+            assert response.json() == {"detail": f"{name} of dataset {made.mid.id} cannot be read (not a regular file)"}
+    errors = [record.getMessage() for record in caplog.records if record.name == "ncaforge.catalog"]
+    assert len(errors) == 3 and all("answered 500" in line and name in line and str(tmp_path) not in line for line in errors)
+    assert client.get(f"/v1/datasets/{made.mid.id}/shards/{made.mid.manifest.shards[1].name}").status_code == 200
 
 
 @pytest.mark.parametrize("path, parameter", [

@@ -1,7 +1,10 @@
 """Discovery while serving: half-written datasets stay hidden, a manifest that appears shows its
-dataset on the next request, broken manifests are skipped, and the shard folder is never written."""
+dataset on the next request, manifests that do not parse are left out and logged once, manifests
+of ncaforge 0.1.0 still serve, and the shard folder is never written."""
 
 import json
+import logging
+import os
 import shutil
 
 import pytest
@@ -9,7 +12,11 @@ from fastapi.testclient import TestClient
 
 from generator.format import MANIFEST_NAME
 from service.app import create_app
+from tests.conftest import ROOT
 from tests.service_datasets import copy_dataset, made_datasets, tree_snapshot
+
+OLD_MANIFEST = os.path.join(ROOT, "tests", "data", "manifest-format1-v0.1.0.json")
+OLD_DATASET_ID = "high-3000-3892b4eb6d1b"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def test_a_dataset_being_written_is_hidden_until_its_manifest_appears(made, tmp_
     copy_dataset(made.high, tmp_path)
     writing = copy_dataset(made.mid, tmp_path, with_manifest=False)
     (writing / ".progress").mkdir()
-    (writing / ".progress" / "part-00000.json").write_text(json.dumps(made.mid.manifest["shards"][0]))
+    (writing / ".progress" / "part-00000.json").write_text(made.mid.manifest.shards[0].model_dump_json())
     (writing / ".tmp-123-part-00003.arrow").write_bytes(b"ARROW1 half written")
     client = TestClient(create_app(str(tmp_path)))
     assert listed(client) == [made.high.id]
@@ -38,24 +45,72 @@ def test_a_dataset_being_written_is_hidden_until_its_manifest_appears(made, tmp_
     assert client.get(f"/v1/datasets/{made.mid.id}/rows/0").status_code == 200
 
 
-@pytest.mark.parametrize("broken", ['{"dataset_id": "mid-', "", "[]", '{"dataset_id": "x"}', "\xff\xfe not utf-8"])
-def test_an_unreadable_or_incomplete_manifest_is_skipped_not_a_500(made, tmp_path, broken):
+def catalog_warnings(caplog) -> list:
+    return [record.getMessage() for record in caplog.records
+            if record.name == "ncaforge.catalog" and record.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize("broken, reason", [
+    ('{"dataset_id": "mid-', "not valid JSON"), ("", "not valid JSON"), ("[]", "format None"),
+    ('{"dataset_id": "x"}', "format None"), ("\xff\xfe not utf-8", "not valid JSON"),
+])
+def test_a_manifest_that_does_not_parse_is_left_out_and_logged_once_per_version(made, tmp_path, caplog, broken, reason):
     copy_dataset(made.high, tmp_path)
     folder = copy_dataset(made.mid, tmp_path, with_manifest=False)
     (folder / MANIFEST_NAME).write_bytes(broken.encode("latin-1"))
     client = TestClient(create_app(str(tmp_path)))
-    assert listed(client) == [made.high.id]
-    assert client.get(f"/v1/datasets/{made.mid.id}").status_code == 404
+    with caplog.at_level(logging.WARNING, logger="ncaforge.catalog"):
+        assert listed(client) == [made.high.id]
+        assert client.get(f"/v1/datasets/{made.mid.id}").status_code == 404
+        assert listed(client) == [made.high.id]
+    [warning] = catalog_warnings(caplog)  # three requests, one line
+    assert warning.startswith(f"dataset {made.mid.id} is left out of the catalog: {made.mid.id}/{MANIFEST_NAME}: ")
+    assert reason in warning and "\n" not in warning
     shutil.copy(made.mid.folder / MANIFEST_NAME, folder / MANIFEST_NAME)  # replaced by a good one
     assert listed(client) == sorted([made.high.id, made.mid.id])
+
+
+def test_an_unknown_format_version_is_refused_naming_the_version_and_the_others_still_serve(made, tmp_path, caplog):
+    copy_dataset(made.high, tmp_path)
+    folder = copy_dataset(made.mid, tmp_path, with_manifest=False)
+    document = json.loads(made.mid.manifest.to_json_bytes())
+    document["format"]["version"] = 99
+    (folder / MANIFEST_NAME).write_text(json.dumps(document))
+    client = TestClient(create_app(str(tmp_path)))
+    with caplog.at_level(logging.WARNING, logger="ncaforge.catalog"):
+        for _ in range(3):
+            assert listed(client) == [made.high.id]
+            assert client.get(f"/v1/datasets/{made.mid.id}/rows/0").status_code == 404
+        assert client.get(f"/v1/datasets/{made.high.id}/rows/0").status_code == 200
+    [warning] = catalog_warnings(caplog)
+    assert "format version 99 is not one this ncaforge reads" in warning
+    (folder / MANIFEST_NAME).write_text(json.dumps(document) + " ")  # a new version of the file: logged again
+    with caplog.at_level(logging.WARNING, logger="ncaforge.catalog"):
+        assert listed(client) == [made.high.id]
+    assert len(catalog_warnings(caplog)) == 2
+
+
+def test_a_manifest_made_by_ncaforge_0_1_0_is_listed_and_summarised(made, tmp_path):
+    """Format 1 as ncaforge 0.1.0 wrote it (no environment.workers): the manifest alone, no shard files."""
+    folder = tmp_path / OLD_DATASET_ID
+    folder.mkdir()
+    shutil.copy(OLD_MANIFEST, folder / MANIFEST_NAME)
+    client = TestClient(create_app(str(tmp_path)))
+    [item] = client.get("/v1/datasets").json()["items"]
+    assert (item["id"], item["rows"], item["generator"]["version"]) == (OLD_DATASET_ID, 3000, "0.1.0")
+    summary = client.get(f"/v1/datasets/{OLD_DATASET_ID}").json()
+    assert summary["format"]["version"] == 1 and summary["environment"]["workers"] is None
+    [shard] = client.get(f"/v1/datasets/{OLD_DATASET_ID}/shards").json()["items"]
+    assert shard["name"] == "part-00000.arrow" and shard["rows"] == 3000
+    assert client.get(shard["url"]).status_code == 404  # the shard file is not there
 
 
 def test_a_changed_manifest_is_reread_and_a_removed_dataset_disappears(made, tmp_path):
     folder = copy_dataset(made.mid, tmp_path)
     client = TestClient(create_app(str(tmp_path)))
-    assert client.get(f"/v1/datasets/{made.mid.id}").json()["lineage"]["version"] == made.mid.manifest["generator"]["version"]
-    changed = {**made.mid.manifest, "generator": {**made.mid.manifest["generator"], "version": "9.9.9-rebuilt"}}
-    (folder / MANIFEST_NAME).write_text(json.dumps(changed))
+    assert client.get(f"/v1/datasets/{made.mid.id}").json()["lineage"]["version"] == made.mid.manifest.generator.version
+    rebuilt = made.mid.manifest.generator.model_copy(update={"version": "9.9.9-rebuilt"})
+    (folder / MANIFEST_NAME).write_bytes(made.mid.manifest.model_copy(update={"generator": rebuilt}).to_json_bytes())
     assert client.get(f"/v1/datasets/{made.mid.id}").json()["lineage"]["version"] == "9.9.9-rebuilt"
     shutil.rmtree(folder)
     assert listed(client) == []
@@ -74,8 +129,8 @@ def test_the_shard_folder_is_unchanged_after_every_endpoint_is_exercised(made):
     client = TestClient(create_app(str(made.root)))
     for dataset in (made.high, made.mid):
         base = f"/v1/datasets/{dataset.id}"
-        shard = dataset.manifest["shards"][0]["name"]
-        etag = f'"{dataset.manifest["shards"][0]["sha256"]}"'
+        shard = dataset.manifest.shards[0].name
+        etag = f'"{dataset.manifest.shards[0].sha256}"'
         requests = [("GET", "/healthz", {}), ("GET", "/v1/datasets?band=high&limit=1", {}), ("GET", base, {}),
                     ("GET", f"{base}/shards?min_ratio=0.3", {}), ("GET", f"{base}/shards/{shard}", {}),
                     ("GET", f"{base}/shards/{shard}", {"Range": "bytes=5-99"}),

@@ -45,7 +45,7 @@ def trap(made, tmp_path_factory):
     os.symlink(outside_dataset, shards / made.high.id)
     copied = copy_dataset(made.mid, base / "staging")
     os.rename(copied, shards / "mid-copy")
-    shard = shards / "mid-copy" / made.mid.manifest["shards"][0]["name"]
+    shard = shards / "mid-copy" / made.mid.manifest.shards[0].name
     shard.unlink()
     os.symlink(outside / "secret.txt", shard)
     (shards / "linked-manifest").mkdir()
@@ -85,12 +85,12 @@ def test_a_symlinked_dataset_folder_pointing_outside_is_neither_listed_nor_serve
 
 
 def test_a_symlinked_shard_pointing_outside_gets_404_for_bytes_rows_and_previews(client, made):
-    name = made.mid.manifest["shards"][0]["name"]
+    name = made.mid.manifest.shards[0].name
     for path in (f"/shards/{name}", "/rows/0", "/rows/0/preview.gif"):
         response = client.get(f"/v1/datasets/mid-copy{path}")
         assert response.status_code == 404 and SECRET not in response.text
     assert client.head(f"/v1/datasets/mid-copy/shards/{name}").status_code == 404
-    second = made.mid.manifest["shards"][1]["name"]  # the dataset's real files still serve
+    second = made.mid.manifest.shards[1].name  # the dataset's real files still serve
     assert client.get(f"/v1/datasets/mid-copy/shards/{second}").content == made.mid.shard_bytes(1)
 
 
@@ -117,7 +117,7 @@ def guarded(made):
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": TOKEN},
                                      {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}])
 def test_with_a_token_every_v1_endpoint_needs_the_exact_bearer_token(guarded, made, headers):
-    shard = made.mid.manifest["shards"][0]["name"]
+    shard = made.mid.manifest.shards[0].name
     for path in ("/v1/datasets", f"/v1/datasets/{made.mid.id}", f"/v1/datasets/{made.mid.id}/shards",
                  f"/v1/datasets/{made.mid.id}/shards/{shard}", f"/v1/datasets/{made.mid.id}/rows/0",
                  f"/v1/datasets/{made.mid.id}/rows/0/preview.png", f"/v1/datasets/{made.mid.id}/histogram.png",
@@ -131,7 +131,7 @@ def test_with_the_right_token_the_api_answers_and_healthz_needs_none(guarded, ma
     assert guarded.get("/healthz").status_code == 200
     authorised = {"Authorization": f"Bearer {TOKEN}"}
     assert guarded.get("/v1/datasets", headers=authorised).json()["total"] == 2
-    shard = made.mid.manifest["shards"][0]["name"]
+    shard = made.mid.manifest.shards[0].name
     response = guarded.get(f"/v1/datasets/{made.mid.id}/shards/{shard}", headers={**authorised, "Range": "bytes=0-9"})
     assert response.status_code == 206 and response.content == made.mid.shard_bytes(0)[:10]
 

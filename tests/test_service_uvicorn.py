@@ -1,12 +1,17 @@
 """The real server: `python -m service` under uvicorn on 127.0.0.1, real HTTP requests, loopback only."""
 
+import hashlib
 import io
+import math
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +23,7 @@ from tests.conftest import ROOT, free_port
 from tests.service_datasets import made_datasets
 
 START_TIMEOUT = 60
+SMALL_PIECE = 16 * 1024  # many requests per shard, so two unlocked downloads would overlap
 
 
 def environment_without_token() -> dict:
@@ -29,15 +35,27 @@ def made(tmp_path_factory):
     return made_datasets(tmp_path_factory)
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    base_url: str
+    port: int
+    stdout: Path
+    """Where the server's stdout goes: its start-up lines, then uvicorn's access log. A file, not a
+    pipe: a pipe nobody reads would block the server once its buffer filled."""
+
+    def stdout_lines(self) -> list:
+        return self.stdout.read_text().splitlines()
+
+
 @pytest.fixture(scope="module")
 def server(made, tmp_path_factory):
-    """(base URL, port, stdout lines printed at start-up) of a running `python -m service`."""
+    """A running `python -m service` over both datasets, stopped cleanly at the end of the module."""
     port = free_port()
-    log = tmp_path_factory.mktemp("uvicorn") / "stderr.log"
-    with open(log, "w") as stderr:
+    logs = tmp_path_factory.mktemp("uvicorn")
+    stdout, log = logs / "stdout.log", logs / "stderr.log"
+    with open(stdout, "w") as out, open(log, "w") as err:
         process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--shards", str(made.root)],
-                                   cwd=ROOT, env=environment_without_token(), stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True)
+                                   cwd=ROOT, env=environment_without_token(), stdout=out, stderr=err)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
     while True:
@@ -48,8 +66,7 @@ def server(made, tmp_path_factory):
                 break
         except httpx.TransportError:
             time.sleep(0.1)
-    startup = [process.stdout.readline().strip() for _ in range(2)]
-    yield base_url, port, startup
+    yield RunningServer(base_url, port, stdout)
     process.terminate()
     # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status says what stopped it
     assert process.wait(timeout=30) in (0, -signal.SIGTERM), log.read_text()
@@ -67,14 +84,13 @@ def raw_get(port: int, target: str) -> bytes:
 
 
 def test_the_server_announces_its_address_and_that_loopback_needs_no_token(server, made):
-    _, port, startup = server
+    startup = server.stdout_lines()[:2]  # printed before /healthz first answered
     assert startup[0].endswith(": 2 finished dataset(s), rescanned on every request")
-    assert startup[1] == f"listening on 127.0.0.1:{port}, no token required (loopback only); API docs at /docs"
+    assert startup[1] == f"listening on 127.0.0.1:{server.port}, no token required (loopback only); API docs at /docs"
 
 
 def test_real_requests_list_stream_a_range_and_draw_a_preview(server, made):
-    base_url, _, _ = server
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
         assert client.get("/v1/datasets").json()["total"] == 2
         shard = client.get(f"/v1/datasets/{made.high.id}/shards").json()["items"][0]
         piece = client.get(shard["url"], headers={"Range": "bytes=1000000-1999999"})
@@ -86,16 +102,43 @@ def test_real_requests_list_stream_a_range_and_draw_a_preview(server, made):
 
 
 def test_the_client_downloads_a_verified_shard_over_real_http(server, made, tmp_path):
-    with CatalogClient(server[0], cache_dir=str(tmp_path)) as client:
-        path = client.download_shard(made.high.id, made.high.manifest["shards"][0]["name"], piece_bytes=512 * 1024)
+    with CatalogClient(server.base_url, cache_dir=str(tmp_path)) as client:
+        path = client.download_shard(made.high.id, made.high.manifest.shards[0].name, piece_bytes=512 * 1024)
     with open(path, "rb") as file:
         assert file.read() == made.high.shard_bytes(0)
+
+
+def download_after_barrier(base_url: str, cache_dir: str, dataset_id: str, barrier, results) -> None:
+    """One trainer rank: wait for the other, then download the whole dataset into the shared cache."""
+    with CatalogClient(base_url, cache_dir=cache_dir) as client:
+        barrier.wait()
+        paths = client.download_dataset(dataset_id, piece_bytes=SMALL_PIECE)
+    results.put([(path, hashlib.sha256(Path(path).read_bytes()).hexdigest()) for path in paths])
+
+
+def test_two_processes_sharing_a_cache_download_each_shard_once(server, made, tmp_path):
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    shard_gets = f'"GET /v1/datasets/{made.mid.id}/shards/part-'
+    before = sum(shard_gets in line for line in server.stdout_lines())
+    ranks = [context.Process(target=download_after_barrier, args=(server.base_url, str(tmp_path), made.mid.id,
+                                                                  barrier, results)) for _ in range(2)]
+    for rank in ranks:
+        rank.start()
+    got = [results.get(timeout=120) for _ in ranks]
+    for rank in ranks:
+        rank.join(timeout=30)
+        assert rank.exitcode == 0
+    expected = [(str(tmp_path / made.mid.id / entry.name), entry.sha256) for entry in made.mid.manifest.shards]
+    assert got == [expected, expected]
+    one_download = sum(math.ceil(entry.bytes / SMALL_PIECE) for entry in made.mid.manifest.shards)
+    assert sum(shard_gets in line for line in server.stdout_lines()) - before == one_download
 
 
 @pytest.mark.parametrize("target", ["/v1/datasets/../../../etc/passwd", "/v1/datasets/../shards",
                                     "/v1/datasets/%2e%2e/%2e%2e/etc/passwd", "/v1/datasets/..%2f..%2fetc%2fpasswd/shards"])
 def test_unnormalised_dot_segments_on_the_wire_get_404(server, target):
-    response = raw_get(server[1], target)
+    response = raw_get(server.port, target)
     assert response.startswith(b"HTTP/1.1 404 ") and b"root:" not in response
 
 
@@ -115,7 +158,7 @@ def test_the_server_is_bound_to_loopback_only(server):
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address to try")
     with pytest.raises(OSError):
-        socket.create_connection((address, server[1]), timeout=5).close()
+        socket.create_connection((address, server.port), timeout=5).close()
 
 
 def test_a_non_loopback_host_without_a_token_exits_before_binding(made):

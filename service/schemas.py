@@ -1,0 +1,117 @@
+"""The JSON documents the catalog answers with, as typed pydantic models.
+
+Every JSON endpoint declares one of these as its response model, so /openapi.json
+publishes a named schema for each answer and a client can generate types from it.
+Manifest sections (format, lineage, totals, acceptance, environment) reuse the
+manifest's own models from generator.format: the summary is the manifest, reorganised,
+and the format module stays the one place a field is defined.
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from generator.bands import Band
+from generator.format import Acceptance, Environment, FormatRecord, GeneratorLineage, ShardRecord, Totals
+
+
+class ApiModel(BaseModel):
+    """Base of every response document: immutable, and no field beyond those declared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Health(ApiModel):
+    status: Literal["ok"] = Field(description="Always 'ok' while the process answers.")
+
+
+class ErrorDetail(ApiModel):
+    """FastAPI's error shape, for every error but 422 (which lists each invalid parameter)."""
+
+    detail: str = Field(description="What went wrong and, where there is one, what to do instead.")
+
+
+class DatasetLinks(ApiModel):
+    self: str = Field(description="This dataset's summary.")
+    shards: str = Field(description="Its shard list.")
+    histogram: str = Field(description="Its candidate-ratio histogram (PNG).")
+    rows: str = Field(description="URL template of one row: replace {index} with a global row index.")
+    first_row: str | None = Field(description="Row 0 as JSON; null when the dataset has no rows.")
+    first_preview: str | None = Field(description="Row 0 as a PNG strip; null when the dataset has no rows.")
+
+
+class DatasetItem(ApiModel):
+    """One entry of the dataset list: enough to choose a dataset without fetching its summary."""
+
+    id: str = Field(description="Dataset id, the dataset's folder name and its key in every URL.")
+    band: Band = Field(description="Complexity band: rows have lo < gzip ratio < hi.")
+    rows: int = Field(description="Sequences in the dataset.")
+    tokens: int = Field(description="Tokens stored: rows x tokens per sequence.")
+    shards: int = Field(description="Shard files.")
+    bytes: int = Field(description="Bytes of all shard files.")
+    seed: int = Field(description="Dataset seed: every random draw derives from (seed, rule, trajectory).")
+    generator: GeneratorLineage = Field(description="Which code made the dataset.")
+    acceptance_rate: float = Field(description="Share of candidate rules the band kept.")
+    links: DatasetLinks
+
+
+class DatasetSummary(ApiModel):
+    """The manifest without its shard list (paged separately), with lineage and links."""
+
+    id: str = Field(description="Dataset id (the folder name).")
+    dataset_id: str = Field(description="The id the manifest records; equal to id.")
+    band: Band = Field(description="Complexity band: rows have lo < gzip ratio < hi.")
+    lineage: GeneratorLineage = Field(description="Which code made the dataset.")
+    format: FormatRecord
+    config: dict[str, Any] = Field(description="The resolved dataset config that decided the bytes.")
+    seed_scheme: dict[str, Any] = Field(description="How every random draw derives from (seed, rule, trajectory).")
+    complexity: dict[str, Any] = Field(description="The exact gzip complexity definition.")
+    sharding: str = Field(description="How candidate rule ids map to shards.")
+    totals: Totals
+    acceptance: Acceptance = Field(description="Candidates scored and kept, with the histogram of every ratio.")
+    environment: Environment
+    links: DatasetLinks
+
+
+class ShardItem(ShardRecord):
+    """One shard of a dataset as its manifest records it, with its place among the rows and its URL."""
+
+    first_row: int = Field(description="Global index of its first row: rows count through the shards in order.")
+    url: str = Field(description="Where to GET its bytes (Range supported).")
+
+
+class PageLinks(ApiModel):
+    self: str = Field(description="This page.")
+    next: str | None = Field(description="The next page, same filters; null on the last page.")
+    prev: str | None = Field(description="The previous page, same filters; null on the first page.")
+
+
+class Page(ApiModel):
+    """One page of a list: `items` holds up to `limit` entries from `offset` on."""
+
+    total: int = Field(description="Entries matching the filters, on all pages.")
+    offset: int = Field(description="Index of the first entry of this page.")
+    limit: int = Field(description="Entries per page.")
+    items: list = Field(description="The entries of this page.")
+    links: PageLinks
+
+
+class DatasetPage(Page):
+    items: list[DatasetItem] = Field(description="The datasets of this page, sorted by id.")
+
+
+class ShardPage(Page):
+    items: list[ShardItem] = Field(description="The shards of this page, in manifest order.")
+
+
+class RowRecord(ApiModel):
+    """One row (sequence) of a dataset, read from its shard."""
+
+    dataset_id: str = Field(description="Dataset id.")
+    index: int = Field(description="Global row index.")
+    shard: str = Field(description="Shard file holding the row.")
+    row_in_shard: int = Field(description="Row number inside that shard.")
+    rule_id: int = Field(description="The rule that made the trajectory.")
+    trajectory_id: int = Field(description="Which trajectory of that rule.")
+    ratio: float = Field(description="The rule's gzip ratio.")
+    tokens: list[int] = Field(description="The sequence: 27 frames of 10000, 36 patch tokens, 10001.")
