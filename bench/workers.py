@@ -10,17 +10,17 @@ import multiprocessing as mp
 import os
 import time
 
-_generator = None
+_rule_generator = None
 
 
 def _init(config):
     import torch
 
     torch.set_num_threads(1)
-    global _generator
+    global _rule_generator
     from generator.generate import RuleGenerator
 
-    _generator = RuleGenerator(config)
+    _rule_generator = RuleGenerator(config)
 
 
 def _warm(_):
@@ -28,8 +28,8 @@ def _warm(_):
     import numpy as np
 
     started = time.perf_counter()
-    _generator.generate(0, _generator.config.rules_per_batch)
-    _generator.sequences(np.arange(_generator.config.rules_per_batch))
+    _rule_generator.generate(0, _rule_generator.config.rules_per_batch)
+    _rule_generator.sequences(np.arange(_rule_generator.config.rules_per_batch))
     return time.perf_counter() - started
 
 
@@ -40,16 +40,16 @@ def _run(task):
     if kind.startswith("naive-"):
         from bench.naive import naive_run
 
-        return naive_run(kind.removeprefix("naive-"), _generator.config, start, stop)
+        return naive_run(kind.removeprefix("naive-"), _rule_generator.config, start, stop)
     ids = np.arange(start, stop)
-    per_rule = _generator.config.trajectories_per_rule
+    per_rule = _rule_generator.config.trajectories_per_rule
     if kind == "score":
-        _generator.score(ids)
+        _rule_generator.score(ids)
         return {"candidates": len(ids), "accepted_rules": 0, "tokens": 0}
     if kind == "rollout":
-        tokens = _generator.sequences(ids)
+        tokens = _rule_generator.sequences(ids)
         return {"candidates": 0, "accepted_rules": len(ids), "tokens": tokens.size}
-    rows = _generator.generate(start, stop)
+    rows = _rule_generator.generate(start, stop)
     return {"candidates": len(ids), "accepted_rules": len(rows.rule_ids) // per_rule, "tokens": rows.tokens.size}
 
 

@@ -38,13 +38,12 @@ def command_bands(args) -> None:
 
     config = make_config(args)
     band = parse_band(config.band)
-    generator = RuleGenerator(config)
     ratios, warm_up = [], 0.0
     started = time.perf_counter()
-    with tqdm(total=args.rules, unit="rule", desc="scoring", file=sys.stderr) as bar:
+    with RuleGenerator(config) as rule_generator, tqdm(total=args.rules, unit="rule", desc="scoring", file=sys.stderr) as bar:
         for start in range(0, args.rules, config.rules_per_batch):
             ids = np.arange(start, min(start + config.rules_per_batch, args.rules))
-            ratios.append(generator.score(ids))
+            ratios.append(rule_generator.score(ids))
             bar.update(len(ids))
             if start == 0:  # the first batch pays the one-time compile; keep it out of the rate
                 warm_up = time.perf_counter() - started
@@ -52,7 +51,7 @@ def command_bands(args) -> None:
     timed_rules = len(ratios) - min(config.rules_per_batch, len(ratios))
     rate = f"{timed_rules / (time.perf_counter() - started - warm_up):,.0f} rules/s" if timed_rules else "rate needs > 1 batch"
     counts, _ = np.histogram(ratios, bins=BIN_EDGES)
-    print(f"{len(ratios)} random rules, seed {config.seed}, on {generator.device}: {rate} after a first batch of {warm_up:.1f} s")
+    print(f"{len(ratios)} random rules, seed {config.seed}, on {rule_generator.device}: {rate} after a first batch of {warm_up:.1f} s")
     print(f"{'ratio bin':>12} {'share':>7} {'SPEC':>7} {'diff':>6}")
     for i, (count, ref) in enumerate(zip(counts, REFERENCE_SHARES)):
         label = f"[{BIN_EDGES[i]:.1f}, {BIN_EDGES[i + 1]:.1f})" if i < len(counts) - 1 else ">= 0.7"
@@ -70,19 +69,21 @@ def command_bands(args) -> None:
 
 
 def command_render(args) -> None:
+    from generator.bands import parse_band
     from generator.format import decode_frames
     from generator.generate import RuleGenerator
     from generator.render import write_trajectory_pictures
 
     config = make_config(args)
-    generator = RuleGenerator(config)
-    band = generator.band
-    for start in range(args.rule, args.rule + args.search, config.rules_per_batch):
-        rows = generator.generate(start, min(start + config.rules_per_batch, args.rule + args.search))
-        if len(rows.rule_ids):
-            break
-    else:
-        raise ConfigError(f"no rule in band {band.name} among rules {args.rule}..{args.rule + args.search - 1}: raise --search")
+    band = parse_band(config.band)
+    with RuleGenerator(config) as rule_generator:
+        for start in range(args.rule, args.rule + args.search, config.rules_per_batch):
+            rows = rule_generator.generate(start, min(start + config.rules_per_batch, args.rule + args.search))
+            if len(rows.rule_ids):
+                break
+        else:
+            raise ConfigError(f"no rule in band {band.name} among rules {args.rule}..{args.rule + args.search - 1}: "
+                              f"raise --search")
     frames = decode_frames(rows.tokens[0], config.nca.grid_size)
     title = f"band {band.name}  rule {rows.rule_ids[0]}  gzip ratio {rows.ratios[0]:.3f}  seed {config.seed}"
     png, gif = f"{args.out}.png", f"{args.out}.gif"

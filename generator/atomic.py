@@ -1,15 +1,25 @@
-"""Files appear whole or not at all: write to a hidden temporary name, fsync, rename.
+"""Files appear whole or not at all: write to a hidden temporary name, fsync, rename, fsync the folder.
 
 A reader (the catalog, a resumed run) never sees a half-written shard, manifest or
-picture under its real name, whatever kills the writer. Leftover temporaries all
-start with TEMP_PREFIX, so a resumed run can remove them.
+picture under its real name, whatever kills the writer. The folder is fsynced after
+the rename because the rename itself lives in the folder's entries: without it a power
+cut can lose a file that was already reported written. Leftover temporaries all start
+with TEMP_PREFIX, so a resumed run can remove them.
 """
 
 import contextlib
-import json
 import os
 
 TEMP_PREFIX = ".tmp-"
+
+
+def fsync_folder(folder: str) -> None:
+    """Make the folder's entries (a rename, a new name) durable."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 @contextlib.contextmanager
@@ -22,16 +32,15 @@ def atomic_path(path: str):
         with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temporary, path)
+        fsync_folder(folder)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
 
 
-def write_json_atomically(path: str, document) -> None:
-    """Canonical JSON (sorted keys, fixed indent): the same document gives the same bytes."""
-    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, sort_keys=True)
-        f.write("\n")
+def write_bytes_atomically(path: str, data: bytes) -> None:
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
+        f.write(data)
 
 
 def remove_temporaries(folder: str) -> list:

@@ -16,6 +16,8 @@ physical core still runs an actor. Measured on 2 cores with other work running:
 two single-threaded actors made 1.7-1.9M tokens/s, one actor with two threads
 0.2-0.4M (its OpenMP barriers wait on whichever thread lost its core). Actors
 restart after a crash and Ray retries their shard, a pure function of its rule ids.
+Before any shard is made, every actor reports its node and versions and the driver
+refuses to mix versions (generator/provenance.py).
 """
 
 import contextlib
@@ -28,6 +30,9 @@ import numpy as np
 
 from generator.config import GeneratorConfig, RunOptions
 from generator.errors import ConfigError
+from generator.format import WorkerRecord
+from generator.provenance import check_same_versions
+from generator.shard_writer import MadeShard
 
 LOOPBACK = "127.0.0.1"
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -109,14 +114,6 @@ def plan_workers(resources: dict, options: RunOptions) -> WorkerPlan:
     return WorkerPlan(count, share, 0, options.threads_per_worker or 1, "cpu")
 
 
-def cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        return ""
-
-
 class ShardWorker:
     """A Ray actor that holds one RuleGenerator and makes shards from rule-id ranges."""
 
@@ -126,29 +123,21 @@ class ShardWorker:
         from generator.generate import RuleGenerator
 
         torch.set_num_threads(threads)
-        self.generator = RuleGenerator(config)
+        self.rule_generator = RuleGenerator(config)
+
+    def describe(self) -> WorkerRecord:
+        """This worker's node, device and versions: the driver checks them against its own."""
+        from generator.provenance import describe_worker
+
+        return describe_worker(self.rule_generator.device, self.rule_generator.config.compile)
 
     def warm_up(self) -> float:
         """Compile (or load from the disk cache) both step shapes; return the seconds it took."""
         started = time.perf_counter()
-        size = self.generator.config.rules_per_batch
-        self.generator.score(np.arange(size))
-        self.generator.sequences(np.arange(size))
+        size = self.rule_generator.config.rules_per_batch
+        self.rule_generator.score(np.arange(size))
+        self.rule_generator.sequences(np.arange(size))
         return time.perf_counter() - started
-
-    def describe(self) -> dict:
-        """The device and libraries rows are made with, for the manifest."""
-        import platform
-
-        import torch
-
-        device = self.generator.device
-        if device.startswith("cuda"):
-            name = torch.cuda.get_device_name(torch.device(device))
-        else:
-            name = cpu_model_name() or platform.machine()
-        return {"kind": "cuda" if device.startswith("cuda") else "cpu", "name": name, "torch": torch.__version__,
-                "numpy": np.__version__, "compiled_step": self.generator.config.compile}
 
     def peak_rss(self) -> int:
         """Peak resident memory of this actor's process, in bytes."""
@@ -156,19 +145,33 @@ class ShardWorker:
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    def make_shard(self, first_rule: int, stop_rule: int, max_rows: int) -> dict:
+    def make_shard(self, first_rule: int, stop_rule: int, max_rows: int) -> MadeShard:
         """Score candidates first_rule .. stop_rule - 1 and roll out those in the band, stopping
         once `max_rows` rows are made (an upper bound on what the dataset can still use)."""
-        rows = self.generator.generate(first_rule, stop_rule, max_rows)
-        return {name: getattr(rows, name) for name in rows.__dataclass_fields__}
+        rows = self.rule_generator.generate(first_rule, stop_rule, max_rows)
+        return MadeShard(candidate_ratios=rows.candidate_ratios, rule_ids=rows.rule_ids, trajectory_ids=rows.trajectory_ids,
+                         ratios=rows.ratios, tokens=rows.tokens, worker=self.describe())
+
+    def close(self) -> None:
+        """Stop the generator's gzip threads before the actor goes."""
+        self.rule_generator.close()
 
 
-def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, warm_up: bool = True) -> list:
-    """Create plan.count actors and, if they will make shards, wait until each has compiled its step."""
+def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, driver: dict, warm_up: bool = True) -> tuple:
+    """Create plan.count actors and check each runs the `driver` versions (provenance.driver_versions),
+    before any shard is made; if they will make shards, wait until each has compiled its step.
+    Returns (actors, their WorkerRecords)."""
     actor = ray.remote(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_RESTARTS,
                        max_task_retries=ACTOR_RESTARTS)(ShardWorker)
     device_config = GeneratorConfig.from_dict({**config.to_dict(), "device": plan.device})
     workers = [actor.remote(device_config, plan.threads) for _ in range(plan.count)]
+    records = ray.get([worker.describe.remote() for worker in workers])
+    for record in records:
+        check_same_versions(record, driver, f"worker on node {record.node} runs")
     if warm_up:
         ray.get([worker.warm_up.remote() for worker in workers])
-    return workers
+    return workers, records
+
+
+def stop_workers(ray, workers: list) -> None:
+    ray.get([worker.close.remote() for worker in workers])

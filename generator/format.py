@@ -182,13 +182,15 @@ class DeviceRecord(ManifestModel):
 
 
 class WorkerRecord(DeviceRecord):
-    """One process that made shards; every worker of a dataset has the same versions."""
+    """The environment of workers that made shards, on one node. The pipeline refuses to mix
+    versions, so records of one dataset differ only in node and device name. It lists no shard
+    indices: which worker makes which shard depends on scheduling, and the same dataset must
+    get the same manifest."""
 
-    node: str = Field(description="Ray node (IP address) the worker ran on.")
+    node: str = Field(description="Ray node (IP address) the workers ran on.")
     python: str = Field(description="Python version.")
     zlib: str = Field(description="zlib runtime version: gzip ratios depend on it.")
     ncaforge: str = Field(description="ncaforge version.")
-    shards: list[NonNegativeInt] = Field(default_factory=list, description="Indices of the shards this worker made.")
 
 
 class WriterRecord(ManifestModel):
@@ -204,7 +206,8 @@ class Environment(ManifestModel):
     device: DeviceRecord = Field(description="The workers' device and libraries.")
     writer: WriterRecord = Field(description="The driver's versions.")
     workers: list[WorkerRecord] | None = Field(
-        None, description="Every worker that made shards, with its node and versions; absent before ncaforge 0.2.0.")
+        None, description="Each distinct environment (node, versions) of the workers that made shards, sorted by "
+                          "node; absent in manifests made before workers were recorded.")
 
 
 class Manifest(ManifestModel):
@@ -275,10 +278,14 @@ def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
     try:
         return Manifest.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ManifestError(f"{where}: field {location}: {first['msg']} ({error.error_count()} problem(s)): "
-                            f"the manifest is damaged; make the dataset again") from None
+        raise ManifestError(f"{where}: {first_problem(error)}: the manifest is damaged; make the dataset again") from None
+
+
+def first_problem(error: ValidationError) -> str:
+    """'field shards.0.name: <what is wrong> (N problem(s))': a validation error as one line."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return f"field {location}: {first['msg']} ({error.error_count()} problem(s))"
 
 
 def load_manifest(dataset_dir: str) -> Manifest:

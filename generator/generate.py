@@ -46,7 +46,8 @@ SCORING_CHUNK_BATCHES = 8  # with max_rows, candidates are scored this many batc
 
 
 class RuleGenerator:
-    """Holds the device, the (optionally compiled) step and the gzip threads of one process."""
+    """Holds the device, the (optionally compiled) step and the gzip threads of one process.
+    close() (or a `with` block) stops the gzip threads."""
 
     def __init__(self, config: GeneratorConfig):
         self.config = config.validate()
@@ -55,6 +56,15 @@ class RuleGenerator:
         self.device = resolve_device(config.device)
         self.step_fn = torch.compile(nca_step, dynamic=False) if config.compile else nca_step
         self.gzip_pool = ThreadPoolExecutor(config.gzip_threads, thread_name_prefix="gzip")
+
+    def close(self) -> None:
+        self.gzip_pool.shutdown()
+
+    def __enter__(self) -> "RuleGenerator":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def _batches(self, rule_ids: np.ndarray):
         """Yield (ids, real count) chunks, padded with copies of their first id to a whole

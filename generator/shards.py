@@ -6,6 +6,7 @@ which is what lets a resumed or re-run job compare shards by sha256.
 
 import hashlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -42,19 +43,32 @@ def file_sha256(path: str) -> str:
     return file_digest(path).hexdigest()
 
 
-def write_shard(path: str, table: pa.Table) -> dict:
-    """Write `table` as an Arrow IPC file via a temporary name; return its bytes and sha256."""
+@dataclass(frozen=True)
+class WrittenShard:
+    """A shard file as it landed on disk."""
+
+    bytes: int
+    """File size."""
+    sha256: str
+    """sha256 of the file's bytes, lowercase hex."""
+
+
+def write_shard(path: str, table: pa.Table) -> WrittenShard:
+    """Write `table` as an Arrow IPC file via a temporary name; return its size and sha256."""
     with atomic_path(path) as temporary:
         with pa.OSFile(temporary, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=ipc_write_options()) as writer:
             for batch in table.to_batches(max_chunksize=RECORD_BATCH_ROWS):
                 writer.write_batch(batch)
-    return {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
+    return WrittenShard(bytes=os.path.getsize(path), sha256=file_sha256(path))
 
 
 def read_shard(path: str, tokens_per_sequence: int) -> pa.Table:
-    """Read a whole shard and check its schema; raise ShardError naming the file otherwise."""
+    """Read a whole shard and check its schema; raise ShardError naming the file otherwise.
+
+    A plain read, not a memory map: the table outlives the open file, and with a map its
+    uncompressed buffers would point into a mapping the caller cannot see or close."""
     try:
-        with pa.memory_map(path) as source:
+        with pa.OSFile(path, "rb") as source:
             table = pa.ipc.open_file(source).read_all()
     except (OSError, pa.ArrowInvalid) as error:
         raise ShardError(f"{path}: not a readable Arrow IPC file ({error})") from None

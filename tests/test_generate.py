@@ -9,7 +9,7 @@ SPEC_SHARES = [14.1, 5.6, 6.3, 9.6, 18.5, 33.3, 12.5, 0.0]
 EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01]
 
 
-def generator(**overrides):
+def rule_generator(**overrides):
     return RuleGenerator(GeneratorConfig(**{"seed": 11, "band": "0.3-1.0", "compile": False, **overrides}))
 
 
@@ -25,26 +25,26 @@ def concat_rows(parts):
 
 
 def test_rows_do_not_depend_on_how_rules_are_split_into_batches_or_ranges():
-    whole = generator(rules_per_batch=64, trajectories_per_rule=2).generate(100, 140)
+    whole = rule_generator(rules_per_batch=64, trajectories_per_rule=2).generate(100, 140)
     assert len(whole.rule_ids) > 0 and whole.tokens.shape[1] == 1026
-    small_batches = generator(rules_per_batch=16, trajectories_per_rule=2).generate(100, 140)
+    small_batches = rule_generator(rules_per_batch=16, trajectories_per_rule=2).generate(100, 140)
     assert_same_rows(whole, small_batches)
-    pieces = generator(rules_per_batch=64, trajectories_per_rule=2)
+    pieces = rule_generator(rules_per_batch=64, trajectories_per_rule=2)
     assert_same_rows(whole, concat_rows([pieces.generate(100, 117), pieces.generate(117, 118), pieces.generate(118, 140)]))
 
 
 def test_batch_of_1_and_batch_of_512_give_identical_cpu_results():
-    big = generator(rules_per_batch=512)
+    big = rule_generator(rules_per_batch=512)
     ratios = big.score(np.arange(512))
     tokens = big.sequences(np.arange(512))
-    one = generator(rules_per_batch=16)
+    one = rule_generator(rules_per_batch=16)
     for rule in np.random.default_rng(0).choice(512, 12, replace=False):
         assert one.score([rule])[0] == ratios[rule]  # a batch of one real rule
         assert np.array_equal(one.sequences([rule])[0], tokens[rule])
 
 
 def test_seed_changes_the_data_and_rows_carry_their_rule_and_trajectory():
-    rows = generator(trajectories_per_rule=3).generate(0, 30)
+    rows = rule_generator(trajectories_per_rule=3).generate(0, 30)
     assert np.array_equal(rows.trajectory_ids[:3], [0, 1, 2]) and len(set(rows.rule_ids[:3])) == 1
     assert len({rows.tokens[i].tobytes() for i in range(3)}) == 3  # distinct trajectories of one rule
     assert ((rows.ratios > 0.3) & (rows.ratios < 1.0)).all()
@@ -53,7 +53,7 @@ def test_seed_changes_the_data_and_rows_carry_their_rule_and_trajectory():
 
 
 def test_share_of_random_rules_per_ratio_bin_matches_the_reference():
-    ratios = generator(rules_per_batch=608).score(np.arange(600))
+    ratios = rule_generator(rules_per_batch=608).score(np.arange(600))
     shares = 100 * np.histogram(ratios, bins=EDGES)[0] / len(ratios)
     # 600 rules: binomial std is at most 1.9 points per bin; SPEC allows ~4 points on 2,000.
     assert np.abs(shares - SPEC_SHARES).max() < 6.0, shares
@@ -62,7 +62,7 @@ def test_share_of_random_rules_per_ratio_bin_matches_the_reference():
 
 
 def test_compiled_step_produces_the_same_bits_as_the_eager_step():
-    eager = generator(rules_per_batch=64).generate(40, 200)
-    compiled = generator(rules_per_batch=64, compile=True).generate(40, 200)
+    eager = rule_generator(rules_per_batch=64).generate(40, 200)
+    compiled = rule_generator(rules_per_batch=64, compile=True).generate(40, 200)
     assert len(eager.candidate_ids) == 160 and len(eager.rule_ids) > 50
     assert_same_rows(eager, compiled)

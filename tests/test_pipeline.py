@@ -2,6 +2,7 @@
 byte-identical across worker counts, killed drivers, killed workers, damaged shards and a joined cluster."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -9,27 +10,30 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 import psutil
-import pyarrow as pa
 import pytest
 from PIL import Image
 
+from generator import __version__
 from generator.config import DatasetConfig, GeneratorConfig, RunOptions
-from generator.format import read_manifest
+from generator.format import load_manifest
 from generator.pipeline import main, run
-from generator.shards import file_sha256
+from generator.shards import file_sha256, read_shard
 from generator.verify import verify
 from tests.conftest import ROOT, free_port
 
 SEED, SEQUENCES, CANDIDATES_PER_SHARD = 5, 1500, 1024  # ~470 rows a shard: 4 shards, the last one cut short
+CPUS = os.cpu_count() or 1
+needs_two_cpus = pytest.mark.skipif(CPUS < 2, reason="two workers need two CPUs, and this machine has one")
 CLI_ARGS = ["--band", "high", "--seed", str(SEED), "--sequences", str(SEQUENCES), "--candidates-per-shard",
             str(CANDIDATES_PER_SHARD), "--batch", "256", "--no-compile", "--no-progress"]
 
 
 def small_config() -> DatasetConfig:
-    generator = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=256)
-    return DatasetConfig(sequences=SEQUENCES, candidates_per_shard=CANDIDATES_PER_SHARD, generator=generator)
+    generator_config = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=256)
+    return DatasetConfig(sequences=SEQUENCES, candidates_per_shard=CANDIDATES_PER_SHARD, generator=generator_config)
 
 
 def dataset_files(dataset_dir: str) -> dict:
@@ -67,34 +71,33 @@ def freeze_workers(driver: subprocess.Popen) -> list:
 def reference(tmp_path_factory):
     """An uninterrupted run with one worker: the dataset every other run must reproduce."""
     out = str(tmp_path_factory.mktemp("reference"))
-    summary = run(small_config(), RunOptions(out=out, workers=1, progress=False))
-    return summary["dataset_dir"]
+    return run(small_config(), RunOptions(out=out, workers=1, progress=False)).dataset_dir
 
 
 def test_a_small_dataset_matches_its_manifest_and_passes_verify(reference):
-    manifest = read_manifest(reference)
-    assert manifest["totals"]["rows"] == SEQUENCES and manifest["totals"]["shards"] == 4
-    assert manifest["totals"]["tokens"] == SEQUENCES * 1026
-    rows_seen, previous_stop = 0, 0
-    for entry in manifest["shards"]:
-        path = os.path.join(reference, entry["name"])
-        assert file_sha256(path) == entry["sha256"] and os.path.getsize(path) == entry["bytes"]
-        table = pa.ipc.open_file(pa.memory_map(path)).read_all()
-        assert len(table) == entry["rows"] and table.column("tokens").type.list_size == 1026
+    manifest = load_manifest(reference)
+    assert manifest.totals.rows == SEQUENCES and manifest.totals.shards == 4
+    assert manifest.totals.tokens == SEQUENCES * 1026
+    previous_stop = 0
+    for shard in manifest.shards:
+        path = os.path.join(reference, shard.name)
+        assert file_sha256(path) == shard.sha256 and os.path.getsize(path) == shard.bytes
+        table = read_shard(path, 1026)
+        assert len(table) == shard.rows and table.column("tokens").type.list_size == 1026
         rules = table.column("rule_id").to_numpy()
-        assert entry["first_rule_id"] == previous_stop == entry["index"] * CANDIDATES_PER_SHARD
-        assert entry["first_rule_id"] <= rules.min() and rules.max() < entry["stop_rule_id"]
+        assert shard.first_rule_id == previous_stop == shard.index * CANDIDATES_PER_SHARD
+        assert shard.first_rule_id <= rules.min() and rules.max() < shard.stop_rule_id
         ratios = table.column("ratio").to_numpy()
-        assert ((ratios > 0.5) & (ratios < 1.0)).all() and entry["ratio_min"] == ratios.min()
-        rows_seen += len(table)
-        previous_stop = entry["stop_rule_id"]
-    last = manifest["shards"][-1]
-    assert last["stop_rule_id"] == int(rules[-1]) + 1  # the last shard stops right after its last kept rule
-    acceptance = manifest["acceptance"]
-    assert sum(acceptance["histogram"]["counts"]) == acceptance["candidates"] == previous_stop
-    assert acceptance["accepted_rules"] == SEQUENCES and 0.40 < acceptance["acceptance_rate"] < 0.52
-    assert manifest["complexity"]["serialisation"] == "int32 little-endian"
-    assert manifest["config"]["generator"]["seed"] == SEED and manifest["environment"]["device"]["kind"] == "cpu"
+        assert ((ratios > 0.5) & (ratios < 1.0)).all() and shard.ratio_min == ratios.min()
+        previous_stop = shard.stop_rule_id
+    assert manifest.shards[-1].stop_rule_id == int(rules[-1]) + 1  # the last shard stops right after its last kept rule
+    acceptance = manifest.acceptance
+    assert sum(acceptance.histogram.counts) == acceptance.candidates == previous_stop
+    assert acceptance.accepted_rules == SEQUENCES and 0.40 < acceptance.acceptance_rate < 0.52
+    assert manifest.complexity["serialisation"] == "int32 little-endian"
+    assert manifest.dataset_config().generator.seed == SEED and manifest.environment.device.kind == "cpu"
+    [worker] = manifest.environment.workers  # one local node, one environment, whatever the worker count
+    assert worker.node == "127.0.0.1" and worker.zlib == zlib.ZLIB_RUNTIME_VERSION and worker.ncaforge == __version__
     assert Image.open(os.path.join(reference, "histogram.png")).format == "PNG"
     assert Image.open(os.path.join(reference, "preview.png")).height > 4 * 48
     assert sorted(os.listdir(reference)) == sorted(dataset_files(reference))  # no journal, no temporaries
@@ -102,11 +105,12 @@ def test_a_small_dataset_matches_its_manifest_and_passes_verify(reference):
     assert problems == [] and "6 rows regenerated" in summary
 
 
+@needs_two_cpus
 def test_the_worker_count_does_not_change_a_byte(reference, tmp_path):
     summary = run(small_config(), RunOptions(out=str(tmp_path), workers=2, progress=False))
-    assert summary["workers"].count == 2 and summary["workers"].threads == 1
-    assert summary["dataset_id"] == os.path.basename(reference)
-    assert dataset_files(summary["dataset_dir"]) == dataset_files(reference)
+    assert summary.workers.count == 2 and summary.workers.threads == 1
+    assert summary.dataset_id == os.path.basename(reference)
+    assert dataset_files(summary.dataset_dir) == dataset_files(reference)  # the manifest included
 
 
 def test_rerunning_a_finished_dataset_checks_it_and_writes_nothing(reference, capsys):
@@ -140,6 +144,7 @@ def test_kill_9_of_the_driver_then_a_rerun_gives_the_identical_dataset(reference
     assert dataset_files(dataset_dir) == dataset_files(reference)
 
 
+@needs_two_cpus
 def test_kill_9_of_a_worker_is_retried_and_the_dataset_is_identical(reference, tmp_path):
     dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
     driver = pipeline_process(str(tmp_path), "--workers", "2")
@@ -220,7 +225,7 @@ def test_the_local_ray_runtime_listens_on_loopback_only():
         (["--ray-address", "127.0.0.1:{closed_port}"], "is unreachable"),
         (["--ray-address", "no-port-here"], "is not host:port"),
         (["--sequences", str(10**12)], "GB free but the dataset needs up to"),
-        (["--workers", "3"], "workers=3 but the cluster has 2 CPU(s)"),
+        (["--workers", str(CPUS + 1)], f"workers={CPUS + 1} but the cluster has {CPUS} CPU(s)"),
     ],
 )
 def test_bad_input_fails_in_one_line_before_any_work_and_leaves_nothing(args, words, tmp_path, capsys):
@@ -235,3 +240,12 @@ def test_bad_input_fails_in_one_line_before_any_work_and_leaves_nothing(args, wo
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1, err
     assert not os.path.exists(out)
+
+
+def test_a_worker_with_other_versions_is_refused_in_one_line_before_any_shard_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NCAFORGE_TEST_FAKE_VERSIONS", "torch=0.0")  # read by the workers only, not the driver
+    assert main([*CLI_ARGS, "--out", str(tmp_path), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(r"error: worker on node 127\.0\.0\.1 runs torch 0\.0 but the driver runs "
+                                              r"\S+: install the same versions everywhere$", err), err
+    assert os.listdir(tmp_path) == []
