@@ -14,7 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from pydantic import NonNegativeInt, ValidationError, model_validator
+from pydantic import Field, NonNegativeInt, ValidationError, model_validator
 
 from generator.atomic import remove_temporaries, write_bytes_atomically
 from generator.errors import PipelineError
@@ -27,14 +27,11 @@ JOURNAL_DIR = ".progress"
 class JournalEntry(ShardRecord):
     """A shard's manifest record plus what the manifest only keeps summed over all shards."""
 
-    candidate_ratio_min: float
-    """Lowest gzip ratio among the candidates the shard scored."""
-    candidate_ratio_max: float
-    """Highest gzip ratio among them."""
-    candidate_histogram: list[NonNegativeInt]
-    """Candidates per bin of format.histogram_edges()."""
-    worker: WorkerRecord | None = None
-    """The environment of the worker that made the shard; None in entries journalled before workers were recorded."""
+    candidate_ratio_min: float = Field(description="Lowest gzip ratio among the candidates the shard scored.")
+    candidate_ratio_max: float = Field(description="Highest gzip ratio among them.")
+    candidate_histogram: list[NonNegativeInt] = Field(description="Candidates per bin of format.histogram_edges().")
+    worker: WorkerRecord | None = Field(None, description="The environment of the worker that made the shard; None in "
+                                                          "entries journalled before workers were recorded.")
 
     @model_validator(mode="after")
     def _name_matches_index(self) -> "JournalEntry":

@@ -27,13 +27,13 @@ def reference_logits(states: torch.Tensor, weights: RuleWeights, rule: int, nca:
     return x.permute(0, 2, 3, 1)
 
 
-def reference_rollout(states: torch.Tensor, weights: RuleWeights, rule: int, steps: int, nca: NCAConfig, generator: torch.Generator):
+def reference_rollout(states: torch.Tensor, weights: RuleWeights, rule: int, steps: int, nca: NCAConfig, noise: torch.Generator):
     """Roll one rule forward with Gumbel-max sampling; returns the (steps + 1, B, H, W) states."""
     history = [states]
     for _ in range(steps):
         logits = reference_logits(states, weights, rule, nca)
         logits = logits + nca.identity_bias * F.one_hot(states.long(), nca.num_colours)
-        u = torch.rand(logits.shape, generator=generator).clamp_(min=1e-20)
+        u = torch.rand(logits.shape, generator=noise).clamp_(min=1e-20)
         gumbel = -torch.log(-torch.log(u))
         states = torch.argmax(logits / nca.temperature + gumbel, dim=-1)
         history.append(states)

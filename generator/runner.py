@@ -12,12 +12,17 @@ import sys
 import time
 from dataclasses import dataclass
 
-from generator.cluster import WorkerPlan
+from tqdm import tqdm
+
+from generator.cluster import WorkerPlan, plan_workers, ray_runtime, start_workers, stop_workers
 from generator.config import DatasetConfig, RunOptions
+from generator.finishing import finish
 from generator.format import DeviceRecord, Manifest, load_manifest
 from generator.journal import check_existing
 from generator.planning import dataset_id, local_device_kind, preflight, resolve_config
 from generator.provenance import check_same_versions, driver_versions
+from generator.scheduling import make_shards, run_log_path
+from generator.shard_writer import ShardWriter
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,6 @@ def peak_rss_of_this_process() -> int:
 
 def run(config: DatasetConfig, options: RunOptions) -> RunSummary:
     """Make (or resume, or check) the dataset; return what is on disk and how long it took."""
-    from tqdm import tqdm
-
-    from generator.cluster import plan_workers, ray_runtime, start_workers, stop_workers
-    from generator.finishing import finish
-    from generator.scheduling import make_shards, run_log_path
-    from generator.shard_writer import ShardWriter
-
     config = resolve_config(config)
     preflight(config, options)
     started = time.perf_counter()
@@ -102,7 +100,7 @@ def run(config: DatasetConfig, options: RunOptions) -> RunSummary:
                   disable=not options.progress, smoothing=0.1) as bar:
             writer = ShardWriter(config, dataset_dir, existing, bar)
             make_shards(ray, workers, config, writer, driver, run_log_path(options.out, identity))
-        first = min(records, key=lambda record: record.node)
+        first = min(records, key=lambda record: record.node)  # not whichever actor answered first: same manifest
         device = DeviceRecord(**first.model_dump(include=set(DeviceRecord.model_fields)))
         manifest = finish(dataset_dir, identity, config, existing, writer, device)
         written = time.perf_counter()

@@ -4,6 +4,8 @@ are refused with one line naming the problem."""
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -92,3 +94,8 @@ def test_a_folder_without_a_manifest_or_with_broken_json_gets_one_line_naming_th
     (tmp_path / "manifest.json").write_bytes(golden_bytes()[:100])
     with pytest.raises(ManifestError, match="not valid JSON .* the dataset is damaged or still being written"):
         load_manifest(str(tmp_path))
+
+
+def test_reading_manifests_and_configs_does_not_load_torch():
+    code = "import sys, generator.config, generator.format, generator.journal; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -51,8 +51,8 @@ def test_hand_pinned_values_of_the_hash_the_seed_fold_and_the_keys():
 
 
 def test_the_torch_code_matches_the_plain_integer_reference_over_many_coordinates():
-    generator = torch.Generator().manual_seed(0)
-    values = torch.randint(0, 2**62, (64,), generator=generator).tolist() + [0, 1, MOD - 1, MOD, 2**63 - 1]
+    rng = torch.Generator().manual_seed(0)
+    values = torch.randint(0, 2**62, (64,), generator=rng).tolist() + [0, 1, MOD - 1, MOD, 2**63 - 1]
     assert [mix32(v % MOD) for v in values] == [reference_mix32(v % MOD) for v in values]
     assert [int(mix32(torch.tensor(v % MOD))) for v in values] == [reference_mix32(v % MOD) for v in values]
     for seed in (0, 7, MOD + 3, 2**64 - 1):
