@@ -49,8 +49,8 @@ def dataset_in(out: str):
 
     started = time.perf_counter()
     os.makedirs(out, exist_ok=True)
-    run(DATASET, RunOptions(out=out, progress=False))
-    return dataset_in(out)[0], time.perf_counter() - started
+    summary = run(DATASET, RunOptions(out=out, progress=False))
+    return Catalog(out).dataset(summary.dataset_id), time.perf_counter() - started
 
 
 def free_port() -> int:

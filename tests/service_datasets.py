@@ -69,8 +69,7 @@ def made_datasets(tmp_path_factory) -> MadeDatasets:
         root = tmp_path_factory.mktemp("catalog-shards")
         for band, config in CONFIGS.items():
             summary = run(config, RunOptions(out=str(root), progress=False))
-            folder = Path(summary["dataset_dir"])
-            _made[band] = MadeDataset(summary["dataset_id"], folder, load_manifest(str(folder)))
+            _made[band] = MadeDataset(summary.dataset_id, Path(summary.dataset_dir), load_manifest(summary.dataset_dir))
         _made["root"] = root
     return MadeDatasets(_made["root"], _made["high"], _made["mid"])
 
