@@ -1,0 +1,96 @@
+"""Which rows a run trains on and which it validates on, decided once before training starts.
+
+Validation rules must be rules the model never trained on. Either a second dataset
+(another seed: other rules altogether) or the last `holdout_rows` rows of the training
+dataset, moved back to a rule boundary so no rule is split between the two. The
+evaluation rows are the first `eval_rows` of that range; the unigram baseline counts
+tokens on the first rows of the training range.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer.config import RunConfig
+from trainer.order import record_blocks
+from trainer.rows import RowReader
+from trainer.sources import DataError, SequenceDataset, open_dataset
+
+UNIGRAM_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """The datasets of a run and the rows it uses of each."""
+
+    train: SequenceDataset
+    """The training dataset."""
+    train_rows: tuple
+    """[start, stop) of the training rows."""
+    validation: SequenceDataset
+    """The dataset validation rows come from (the training dataset when held out)."""
+    validation_rows: tuple
+    """[start, stop) of the evaluation rows."""
+
+    @property
+    def train_row_count(self) -> int:
+        return self.train_rows[1] - self.train_rows[0]
+
+    def train_blocks(self) -> tuple:
+        return tuple(record_blocks([s.rows for s in self.train.shards], self.train.record_batch_rows, *self.train_rows))
+
+    def describe(self) -> dict:
+        return {"train": {"id": self.train.id, "digest": self.train.digest, "origin": self.train.origin,
+                          "band": self.train.band, "rows": list(self.train_rows)},
+                "validation": {"id": self.validation.id, "digest": self.validation.digest,
+                               "origin": self.validation.origin, "rows": list(self.validation_rows)}}
+
+
+def holdout_cut(dataset: SequenceDataset, holdout_rows: int) -> int:
+    """First held-out row: `holdout_rows` from the end, moved back until it starts a rule."""
+    cut = dataset.rows - holdout_rows
+    if cut <= 0:
+        raise DataError(f"data.holdout_rows={holdout_rows} leaves no training rows in {dataset.id} ({dataset.rows} rows): "
+                        f"hold out fewer rows or pass --data.validation DATASET")
+    with RowReader(dataset) as reader:
+        while cut > 0:
+            before, first = reader.column("rule_id", [cut - 1, cut])
+            if before != first:
+                return cut
+            cut -= 1
+    raise DataError(f"{dataset.id} holds a single rule: hold-out validation needs several; "
+                    f"pass --data.validation DATASET")
+
+
+def plan_data(config: RunConfig, world: int) -> DataPlan:
+    """Open the datasets and choose the rows; DataError (one line) when they cannot serve this run."""
+    train = open_dataset(config.data.train, config.data.cache_dir)
+    needed = config.model.context + 1
+    if train.tokens_per_sequence < needed:
+        raise DataError(f"{train.id} holds {train.tokens_per_sequence} tokens per row but model.context="
+                        f"{config.model.context} needs {needed}: lower model.context")
+    if config.data.validation:
+        validation = open_dataset(config.data.validation, config.data.cache_dir)
+        if validation.tokens_per_sequence != train.tokens_per_sequence or validation.vocab_size != train.vocab_size:
+            raise DataError(f"validation dataset {validation.id} has another token layout than {train.id}: "
+                            f"use a dataset of the same kind")
+        train_rows, held = (0, train.rows), (0, validation.rows)
+    else:
+        validation, cut = train, holdout_cut(train, config.data.holdout_rows)
+        train_rows, held = (0, cut), (cut, train.rows)
+    if world > train_rows[1] - train_rows[0]:
+        raise DataError(f"{world} ranks but only {train_rows[1] - train_rows[0]} training rows: use fewer ranks "
+                        f"or a larger dataset")
+    evaluated = (held[0], min(held[1], held[0] + config.train.eval_rows))
+    return DataPlan(train, train_rows, validation, evaluated)
+
+
+def read_rows(dataset: SequenceDataset, rows: tuple, tokens: int) -> np.ndarray:
+    """The first `tokens` tokens of the rows [start, stop), in order."""
+    with RowReader(dataset) as reader:
+        return reader.tokens(np.arange(*rows))[:, :tokens]
+
+
+def unigram_rows(plan: DataPlan, tokens: int) -> np.ndarray:
+    start = plan.train_rows[0]
+    return read_rows(plan.train, (start, min(plan.train_rows[1], start + UNIGRAM_ROWS)), tokens)

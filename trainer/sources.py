@@ -1,0 +1,127 @@
+"""Where a stage's sequences live: a catalog dataset URL or a local dataset folder, resolved to
+verified local shard files and the few format facts the trainer needs.
+
+The trainer knows the shard format and the catalog client, nothing of how rows were
+generated. From a catalog (`http://HOST:PORT/v1/datasets/<id>`) the shards come through
+`service.client.CatalogClient`, which downloads in verified Range pieces into a cache
+that the ranks of one machine share under a file lock. From a folder, the typed manifest
+is read and every shard's size and sha256 are checked before training starts.
+
+The dataset digest names the content: the sha256 of the dataset id and every shard's
+(name, rows, sha256). It is the same whether the dataset was read from a folder or a
+catalog, so the data order (a function of seed, epoch and digest) is too.
+"""
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from generator.config import DatasetConfig
+from generator.format import ManifestError, load_manifest
+from generator.shards import file_sha256
+
+CATALOG_URL = re.compile(r"(?P<base>https?://[^/]+(?:/.*?)?)/v1/datasets/(?P<id>[^/?#]+)/?")
+
+
+class DataError(Exception):
+    """The data cannot be used; the message says why and what to do, in one line."""
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """One verified shard on local disk."""
+
+    name: str
+    """File name, part-NNNNN.arrow."""
+    path: str
+    """Local path of the verified file."""
+    rows: int
+    """Rows in the file."""
+    sha256: str
+    """sha256 of its bytes."""
+
+
+@dataclass(frozen=True)
+class SequenceDataset:
+    """A dataset of token sequences ready to read: its shards and its token layout."""
+
+    id: str
+    """Dataset id."""
+    origin: str
+    """The URL or folder it came from."""
+    shards: tuple
+    """ShardFile per shard, in row order."""
+    tokens_per_sequence: int
+    """Tokens stored per row (1026 for NCA)."""
+    tokens_per_frame: int
+    """Tokens of one frame, markers included (38 for a 12x12 grid)."""
+    vocab_size: int
+    """Token ids in use: 0 .. vocab_size - 1 (10,002 for NCA)."""
+    record_batch_rows: int
+    """Rows per Arrow record batch."""
+    band: str
+    """Complexity band name (for reports)."""
+
+    @property
+    def rows(self) -> int:
+        return sum(shard.rows for shard in self.shards)
+
+    @property
+    def digest(self) -> str:
+        listing = [[shard.name, shard.rows, shard.sha256] for shard in self.shards]
+        return hashlib.sha256(json.dumps({"dataset_id": self.id, "shards": listing}).encode()).hexdigest()
+
+
+def tokens_per_frame(config: dict) -> int:
+    """Frame length of a dataset from its recorded config: (grid / 2)^2 patches and two markers."""
+    return DatasetConfig.from_dict(config).generator.nca.tokens_per_frame
+
+
+def open_local(folder: str) -> SequenceDataset:
+    """A finished dataset folder, every shard checked against the manifest."""
+    if not os.path.isdir(folder):
+        raise DataError(f"{folder} is not a folder: give a dataset folder (OUT/<dataset-id>) or a catalog URL "
+                        f"http://HOST:PORT/v1/datasets/<id>")
+    try:
+        manifest = load_manifest(folder)
+    except ManifestError as error:
+        raise DataError(str(error)) from None
+    shards = []
+    for entry in manifest.shards:
+        path = os.path.join(folder, entry.name)
+        if not os.path.isfile(path) or os.path.getsize(path) != entry.bytes or file_sha256(path) != entry.sha256:
+            raise DataError(f"{path} is missing or does not match its manifest (size or sha256): "
+                            f"restore it with python -m generator.pipeline (same command) or verify the dataset")
+        shards.append(ShardFile(entry.name, path, entry.rows, entry.sha256))
+    return SequenceDataset(manifest.dataset_id, folder, tuple(shards), manifest.format.tokens_per_sequence,
+                           tokens_per_frame(manifest.config), manifest.format.vocab_size,
+                           manifest.format.record_batch_rows, manifest.band.name)
+
+
+def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
+    """A catalog dataset, its shards downloaded (or found in the cache) and verified."""
+    from service.client import CatalogClient, CatalogError
+
+    match = CATALOG_URL.fullmatch(url)
+    if not match:
+        raise DataError(f"{url} is not a catalog dataset URL: use http://HOST:PORT/v1/datasets/<id>")
+    try:
+        with CatalogClient(match["base"], cache_dir=cache_dir or None) as client:
+            summary = client.dataset(match["id"])
+            listing = client.shards(match["id"])
+            paths = client.download_dataset(match["id"])
+    except CatalogError as error:
+        raise DataError(str(error)) from None
+    fmt = summary["format"]
+    shards = tuple(ShardFile(entry["name"], path, entry["rows"], entry["sha256"]) for entry, path in zip(listing, paths))
+    return SequenceDataset(match["id"], url, shards, fmt["tokens_per_sequence"], tokens_per_frame(summary["config"]),
+                           fmt["vocab_size"], fmt["record_batch_rows"], summary["band"]["name"])
+
+
+def open_dataset(spec: str, cache_dir: str = "") -> SequenceDataset:
+    """A catalog URL or a local folder, opened and verified; DataError in one line otherwise."""
+    if spec.startswith(("http://", "https://")):
+        return open_catalog(spec, cache_dir)
+    return open_local(spec)
