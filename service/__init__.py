@@ -10,8 +10,9 @@ Modules, one concern each:
 
     settings    the server's typed settings and their checks (host, port, folder, token)
     paths       path safety: nothing outside the shard folder is ever opened
-    catalog     discovery of finished datasets (manifest present) and their cached manifests
-    views       manifests turned into the JSON documents the API returns, and filters
+    catalog     discovery of finished datasets (manifest present and valid) and their cached manifests
+    schemas     the typed documents every JSON endpoint answers with, published in /openapi.json
+    views       manifests turned into those documents, and the list filters
     paging      offset/limit pages with next/prev links
     ranges      HTTP Range, If-Range and If-None-Match parsing
     downloads   shard bytes as 200/206/304/416 responses, streamed from disk

@@ -4,8 +4,9 @@ Shards are Arrow IPC files whose record batches hold exactly record_batch_rows r
 (the last fewer), so row r lives in batch r // record_batch_rows. The IPC footer
 locates that batch: one request reads and decompresses one batch (~2 MB of tokens)
 whatever the shard's size. Reads go through the already opened, path-checked file,
-so no second path lookup can be redirected, and no memory map outlives the request:
-every value returned is a copy, and the file is the caller's to close.
+so no second path lookup can be redirected. No memory map is made (a map's buffers
+would pin it past the request): the batch is read into memory, every value returned
+is a copy, and the file is the caller's to close.
 """
 
 import numpy as np

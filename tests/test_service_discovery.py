@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import shutil
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
 
 from generator.format import MANIFEST_NAME
 from service.app import create_app
+from service.catalog import Catalog
 from tests.conftest import ROOT
 from tests.service_datasets import copy_dataset, made_datasets, tree_snapshot
 
@@ -115,6 +117,35 @@ def test_a_changed_manifest_is_reread_and_a_removed_dataset_disappears(made, tmp
     shutil.rmtree(folder)
     assert listed(client) == []
     assert client.get(f"/v1/datasets/{made.mid.id}").status_code == 404
+
+
+def test_concurrent_lookups_while_a_manifest_is_rewritten_never_fail(made, tmp_path):
+    """Requests run in threads: lookups and rescans racing with a manifest that changes under them
+    (and with the cache being rebuilt) always find the dataset, never raise."""
+    folder = copy_dataset(made.mid, tmp_path)
+    catalog = Catalog(str(tmp_path))
+    versions = [made.mid.manifest.to_json_bytes(), made.mid.manifest.to_json_bytes() + b" "]  # same content, new key
+    failures, stop = [], threading.Event()
+
+    def look_up() -> None:
+        while not stop.is_set():
+            try:
+                assert catalog.dataset(made.mid.id).id == made.mid.id
+                assert [dataset.id for dataset in catalog.datasets()] == [made.mid.id]
+            except Exception as error:  # collected: an exception in a thread would not fail the test
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=look_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for change in range(200):
+        temporary = folder / f".tmp-{change}"
+        temporary.write_bytes(versions[change % 2])
+        os.replace(temporary, folder / MANIFEST_NAME)  # as the pipeline writes it: atomically
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
 
 
 def test_folders_that_are_not_dataset_ids_are_ignored(made, tmp_path):
