@@ -7,20 +7,21 @@ needed a damaged shard restored keeps its manifest untouched.
 
 import os
 
+from generator.atomic import write_bytes_atomically
 from generator.bands import parse_band
 from generator.config import DatasetConfig
 from generator.format import HISTOGRAM_NAME, MANIFEST_NAME, PREVIEW_NAME, DeviceRecord, Manifest, decode_frames, load_manifest
 from generator.journal import ExistingShards, remove_journal
 from generator.shard_writer import ShardWriter
+from generator.shards import read_shard
 
 PREVIEW_ROWS = 4
 
 
 def write_pictures(dataset_dir: str, config: DatasetConfig, manifest: Manifest) -> None:
     """histogram.png of every candidate's ratio, and preview.png of the first trajectories."""
-    from generator.plots import save_histogram
+    from generator.plots import save_histogram  # Pillow, loaded only when a dataset is finished
     from generator.render import preview_image, save_atomically
-    from generator.shards import read_shard
 
     acceptance = manifest.acceptance
     title = f"{manifest.dataset_id}: {acceptance.candidates:,} candidate rules, {acceptance.acceptance_rate:.1%} accepted"
@@ -38,8 +39,7 @@ def write_pictures(dataset_dir: str, config: DatasetConfig, manifest: Manifest) 
 def finish(dataset_dir: str, identity: str, config: DatasetConfig, existing: ExistingShards, writer: ShardWriter,
            device: DeviceRecord) -> Manifest:
     """Write the pictures and, last, the manifest (unless repairing a finished dataset); drop the journal."""
-    from generator.atomic import write_bytes_atomically
-    from generator.manifest import build_manifest
+    from generator.manifest import build_manifest  # imports the seed scheme, so torch: not for a one-line refusal
 
     if existing.complete:
         manifest = load_manifest(dataset_dir)
