@@ -1,0 +1,213 @@
+"""Tokenise a source once into OUT/<corpus-id>/: train.bin, validation.bin, then manifest.json.
+
+The main process reads documents in source order, hashes them, decides each one's split
+(`held_out`, a function of seed and document index only) and cuts them into chunks of
+about CHUNK_TEXT_BYTES of text. Worker processes (spawned, one tiktoken each) turn a chunk
+into two uint16 arrays, documents concatenated with an EOT after each. Chunks are written
+in submission order, with at most 2 x workers in flight, so memory stays bounded and the
+bytes do not depend on the worker count; one worker tokenises in the main process.
+
+The .bin files grow in a staging folder OUT/.tmp-<pid>-<name>/ and are renamed into the
+corpus folder once complete (the id needs the token count), the manifest last; a failed
+or interrupted run removes its staging folder. A corpus that already exists under the
+same id has the same bytes by construction and is kept as it is.
+"""
+
+import collections
+import hashlib
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from generator import __version__
+from generator.atomic import TEMP_PREFIX, fsync_folder, write_bytes_atomically
+from trainer.corpus.documents import DocumentSource, open_source
+from trainer.corpus.format import (MANIFEST_NAME, SPLITS, TOKEN_DTYPE, VALIDATION_RULE, CorpusError, CorpusManifest,
+                                   PrepareConfig, SourceRecord, SplitRecord, Splits, TokenizerRecord, ValidationRecord,
+                                   corpus_format, corpus_id, held_out, load_corpus_manifest, source_name)
+from trainer.tokenizer import load_tokenizer
+
+CHUNK_TEXT_BYTES = 1 << 20
+"""Text per work item: ~0.2 s of tokenising on one core, large enough to amortise the transfer."""
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """What `prepare_corpus` made (or found already made)."""
+
+    folder: str
+    """The corpus folder OUT/<corpus-id>."""
+    manifest: CorpusManifest
+    """Its manifest."""
+    seconds: float
+    """Wall time of the run."""
+    already_present: bool
+    """True when an identical corpus was already there and was kept."""
+
+
+class SplitWriter:
+    """One split's token file in the staging folder, with its counts and running sha256."""
+
+    def __init__(self, folder: str, name: str):
+        self.file = f"{name}.bin"
+        self.path = os.path.join(folder, self.file)
+        self.stream = open(self.path, "wb")
+        self.sha256 = hashlib.sha256()
+        self.documents = self.tokens = self.text_bytes = 0
+
+    def append(self, tokens: np.ndarray, documents: int, text_bytes: int) -> None:
+        data = tokens.tobytes()
+        self.stream.write(data)
+        self.sha256.update(data)
+        self.tokens += len(tokens)
+        self.documents += documents
+        self.text_bytes += text_bytes
+
+    def close(self) -> SplitRecord:
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        return SplitRecord(file=self.file, documents=self.documents, tokens=self.tokens, text_bytes=self.text_bytes,
+                           bytes=2 * self.tokens, sha256=self.sha256.hexdigest())
+
+
+def start_worker(tokenizer_files: str) -> None:
+    load_tokenizer(tokenizer_files)
+
+
+def tokenize_chunk(texts: list, validation: list, tokenizer_files: str) -> tuple:
+    """(train tokens, validation tokens) of a chunk: each document's tokens then EOT, in order."""
+    tokenizer = load_tokenizer(tokenizer_files)
+    pieces = {False: [], True: []}
+    for text, held in zip(texts, validation):
+        pieces[held].append(np.array(tokenizer.encode(text) + [tokenizer.eot], dtype=TOKEN_DTYPE))
+    return tuple(np.concatenate(pieces[held]) if pieces[held] else np.empty(0, TOKEN_DTYPE) for held in (False, True))
+
+
+@dataclass
+class Chunk:
+    """Consecutive documents going to the workers together."""
+
+    texts: list
+    validation: list
+    text_bytes: dict
+    """held out (bool) -> UTF-8 bytes of its documents."""
+
+
+def read_chunks(source: DocumentSource, config: PrepareConfig, digest, counts: collections.Counter):
+    """Chunks of non-empty documents with their splits; feeds `digest` and counts empty documents."""
+    chunk, size, index = Chunk([], [], {False: 0, True: 0}), 0, 0
+    for text in source.documents():
+        if not text:
+            counts["empty"] += 1
+            continue
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+        held = held_out(config.seed, index, config.validation_fraction)
+        chunk.texts.append(text)
+        chunk.validation.append(held)
+        chunk.text_bytes[held] += len(data)
+        size += len(data)
+        index += 1
+        if size >= CHUNK_TEXT_BYTES:
+            yield chunk
+            chunk, size = Chunk([], [], {False: 0, True: 0}), 0
+        if config.max_documents and index >= config.max_documents:
+            break
+    if chunk.texts:
+        yield chunk
+
+
+def tokenized_in_order(chunks, config: PrepareConfig):
+    """(chunk, (train tokens, validation tokens)) for each chunk, in order, on config.workers processes."""
+    if config.workers == 1:
+        for chunk in chunks:
+            yield chunk, tokenize_chunk(chunk.texts, chunk.validation, config.tokenizer_files)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=start_worker,
+                             initargs=(config.tokenizer_files,)) as pool:
+        pending = collections.deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(tokenize_chunk, chunk.texts, chunk.validation, config.tokenizer_files)))
+            if len(pending) >= 2 * config.workers:
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
+        while pending:
+            chunk, future = pending.popleft()
+            yield chunk, future.result()
+
+
+def tokenize_source(source: DocumentSource, config: PrepareConfig, staging: str, progress: bool) -> tuple:
+    """Write train.bin and validation.bin into `staging`; return (Splits, documents sha256, empty documents)."""
+    writers = {held: SplitWriter(staging, name) for held, name in zip((False, True), SPLITS)}
+    digest, counts = hashlib.sha256(), collections.Counter()
+    with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1000, desc="tokenising", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for chunk, arrays in tokenized_in_order(read_chunks(source, config, digest, counts), config):
+            for held, tokens in zip((False, True), arrays):
+                writers[held].append(tokens, sum(v == held for v in chunk.validation), chunk.text_bytes[held])
+            bar.update(sum(chunk.text_bytes.values()))
+            if source.fraction_read() > 0:  # text bytes expected in all, from the share of the input read so far
+                bar.total = max(bar.n, round(bar.n / source.fraction_read()))
+    splits = Splits(train=writers[False].close(), validation=writers[True].close())
+    return splits, digest.hexdigest(), counts["empty"]
+
+
+def build_manifest(source: DocumentSource, config: PrepareConfig, splits: Splits, documents_sha256: str,
+                   empty_documents: int) -> CorpusManifest:
+    if splits.train.documents + splits.validation.documents == 0:
+        raise CorpusError(f"{config.source} holds no text (every document is empty): give a source with text")
+    tokenizer = TokenizerRecord.model_validate(load_tokenizer(config.tokenizer_files).describe())
+    validation = ValidationRecord(fraction=config.validation_fraction, seed=config.seed, rule=VALIDATION_RULE)
+    identity = {"format": corpus_format().model_dump(), "tokenizer": tokenizer.model_dump(),
+                "documents_sha256": documents_sha256, "validation": validation.model_dump()}
+    tokens = splits.train.tokens + splits.validation.tokens
+    record = SourceRecord(kind=source.kind, path=source.path, description=source.description, files=source.files,
+                          empty_documents=empty_documents, documents_sha256=documents_sha256)
+    return CorpusManifest(corpus_id=corpus_id(config.source, tokens, identity), format=corpus_format(),
+                          ncaforge=__version__, source=record, tokenizer=tokenizer, validation=validation,
+                          splits=splits, config=config)
+
+
+def publish(staging: str, folder: str, manifest: CorpusManifest) -> None:
+    """Rename the finished .bin files into `folder`, then write the manifest: each appears whole."""
+    os.makedirs(folder, exist_ok=True)
+    for split in SPLITS:
+        name = manifest.split(split).file
+        os.replace(os.path.join(staging, name), os.path.join(folder, name))
+    fsync_folder(folder)
+    write_bytes_atomically(os.path.join(folder, MANIFEST_NAME), manifest.to_json_bytes())
+    fsync_folder(os.path.dirname(folder))
+
+
+def prepare_corpus(config: PrepareConfig, progress: bool = True) -> PreparedCorpus:
+    """Tokenise `config.source` into config.out/<corpus-id>/; CorpusError in one line on bad input."""
+    started = time.perf_counter()
+    load_tokenizer(config.tokenizer_files)  # a damaged tokenizer file stops the run before any work
+    source = open_source(config.source, config.field, config.column)
+    try:
+        os.makedirs(config.out, exist_ok=True)
+        staging = os.path.join(config.out, f"{TEMP_PREFIX}{os.getpid()}-{source_name(config.source)}")
+        os.makedirs(staging, exist_ok=True)
+    except OSError as error:
+        raise CorpusError(f"cannot write in {config.out} ({error.strerror}): pass --out a writable folder") from None
+    try:
+        splits, documents_sha256, empty = tokenize_source(source, config, staging, progress)
+        manifest = build_manifest(source, config, splits, documents_sha256, empty)
+        folder = os.path.join(config.out, manifest.corpus_id)
+        present = os.path.isfile(os.path.join(folder, MANIFEST_NAME))
+        if present:
+            manifest = load_corpus_manifest(folder)
+        else:
+            publish(staging, folder, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return PreparedCorpus(folder, manifest, time.perf_counter() - started, present)
