@@ -14,11 +14,14 @@ OUT ?= shards
 # tokens (160,000 sequences) when neither is given. RAY_ADDRESS joins a running cluster.
 SIZE = $(if $(TOKENS),--tokens $(TOKENS),$(if $(SEQUENCES),--sequences $(SEQUENCES)))
 # make serve: the catalog. Off loopback it needs NCAFORGE_CATALOG_TOKEN in the environment.
+# make train: torchrun trainer/main.py with RECIPE on DATA (a dataset folder or catalog URL), NPROC ranks.
+RECIPE ?= tiny-cpu
+NPROC ?= 1
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARDS ?= shards
 
-.PHONY: setup test bench bands shards serve clean-venv
+.PHONY: setup test bench bands shards serve train clean-venv
 
 setup: $(STAMP)
 
@@ -38,6 +41,7 @@ bench: $(STAMP)
 	$(BENCH_ENV) $(PY) -m bench.generator
 	$(BENCH_ENV) $(PY) -m bench.pipeline
 	$(PY) -m bench.service
+	$(BENCH_ENV) $(PY) -m bench.trainer
 
 shards: $(STAMP)
 	$(PY) -m generator.pipeline --band '$(BAND)' --seed '$(SEED)' --out '$(OUT)' $(SIZE) \
@@ -45,6 +49,10 @@ shards: $(STAMP)
 
 serve: $(STAMP)
 	$(PY) -m service --host '$(HOST)' --port '$(PORT)' --shards '$(SHARDS)'
+
+train: $(STAMP)
+	$(if $(DATA),,$(error DATA is not set: give a dataset folder (shards/<id>) or a catalog URL http://HOST:PORT/v1/datasets/<id>))
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) trainer/main.py --recipe '$(RECIPE)' --data '$(DATA)' $(ARGS)
 
 bands: $(STAMP)
 	$(PY) -m generator bands --band $(BAND) --rules $(RULES) --seed $(SEED)

@@ -85,3 +85,11 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_plot_refuses_a_folder_without_metrics(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "trainer.plot", str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"python -m trainer.plot: error: {tmp_path} has no metrics.jsonl: "
+                                                  f"give a run folder written by trainer/main.py (see --help)"]

@@ -13,9 +13,11 @@ import time
 import psutil
 import pytest
 import torch
+from PIL import Image
 
 from tests.service_datasets import made_datasets
 from tests.trainer_runs import MICRO_MODEL, catalog_server, metrics, run_trainer, start_trainer
+from trainer.plot import main as plot_main
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,10 @@ def test_two_ranks_train_from_a_real_catalog_and_the_loss_goes_down(made, tmp_pa
     baselines = evaluations[-1]["baselines"]
     assert baselines["in_context_unigram"]["loss"] < baselines["unigram"]["loss"]
     assert sorted(os.listdir(run)) == ["config.json", "metrics.jsonl", "step-00000015", "step-00000030"]
+    picture = tmp_path / "curves.png"
+    assert plot_main([str(run), "--out", str(picture)]) == 0
+    with Image.open(picture) as image:
+        assert image.format == "PNG" and image.width > 1000
 
 
 RESUME_ARGS = [*MICRO_MODEL, "--train.steps", "28", "--train.micro_batch", "2", "--train.grad_accum", "2",
