@@ -27,7 +27,7 @@ def parser() -> OneLineParser:
     prepare = commands.add_parser("prepare", help="tokenise a corpus once into OUT/<corpus-id>/")
     prepare.error = top.error
     prepare.add_argument("source", help="a text file, a folder of *.txt/*.md/*.py, a .jsonl or .jsonl.zst file, "
-                                        "a .parquet file, or stdlib (this Python's standard library)")
+                                        "a .parquet file, or stdlib (this Python's standard library; ./stdlib names a folder)")
     prepare.add_argument("--out", required=True, help="folder that receives the corpus folder")
     prepare.add_argument("--field", default="text", help="JSON field holding the text (JSON lines)")
     prepare.add_argument("--column", default="text", help="Parquet column holding the text")

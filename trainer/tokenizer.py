@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import tiktoken
 from tiktoken_ext.openai_public import ENDOFTEXT, r50k_pat_str
@@ -101,9 +102,12 @@ class Tokenizer:
     folder: str
     """Where encoder.json and vocab.bpe were read."""
 
-    name: str = NAME
-    vocab_size: int = VOCAB_SIZE
-    eot: int = EOT
+    name: ClassVar[str] = NAME
+    """Tokenizer name, as tiktoken calls it."""
+    vocab_size: ClassVar[int] = VOCAB_SIZE
+    """Token ids 0 .. 50256."""
+    eot: ClassVar[int] = EOT
+    """<|endoftext|>: the id placed after every document."""
 
     def encode(self, text: str) -> list:
         """Token ids of `text` as ordinary text: special-token strings are not special."""

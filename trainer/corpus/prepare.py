@@ -2,18 +2,22 @@
 
 The main process reads documents in source order, hashes them, decides each one's split
 (`held_out`, a function of seed and document index only) and cuts them into chunks of
-about CHUNK_TEXT_BYTES of text. Worker processes (spawned, one tiktoken each) turn a chunk
-into two uint16 arrays, documents concatenated with an EOT after each. Chunks are written
-in submission order, with at most 2 x workers in flight, so memory stays bounded and the
-bytes do not depend on the worker count; one worker tokenises in the main process.
+about CHUNK_TEXT_BYTES of text. A pool of forked worker processes turns each chunk into
+two uint16 arrays, documents concatenated with an EOT after each. Chunks are written in
+submission order, with at most 2 x workers in flight, so memory stays bounded and the
+bytes do not depend on the worker count; with one worker the main process tokenises.
+The main process reads, hashes and writes beside the workers, so on N cores the speed-up
+over one core is below N: measured by `python -m bench.tokenize`.
 
 The .bin files grow in a staging folder OUT/.tmp-<pid>-<name>/ and are renamed into the
-corpus folder once complete (the id needs the token count), the manifest last; a failed
-or interrupted run removes its staging folder. A corpus that already exists under the
-same id has the same bytes by construction and is kept as it is.
+corpus folder once complete (the id needs the token count), the manifest last. A failed
+run, or one stopped with Ctrl-C, removes its staging folder; a killed one leaves it
+behind, unlisted (it has no manifest), to be deleted by hand. A corpus that already
+exists under the same id has the same bytes by construction and is kept as it is.
 """
 
 import collections
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -33,8 +37,9 @@ from trainer.corpus.format import (MANIFEST_NAME, SPLITS, TOKEN_DTYPE, VALIDATIO
                                    corpus_format, corpus_id, held_out, load_corpus_manifest, source_name)
 from trainer.tokenizer import load_tokenizer
 
-CHUNK_TEXT_BYTES = 1 << 20
-"""Text per work item: ~0.2 s of tokenising on one core, large enough to amortise the transfer."""
+CHUNK_TEXT_BYTES = 1 << 18
+"""Text per work item: ~50 ms of tokenising on one core, long beside the cost of sending it, short
+enough that the last chunks keep every worker busy."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,6 @@ class SplitWriter:
         self.stream.close()
         return SplitRecord(file=self.file, documents=self.documents, tokens=self.tokens, text_bytes=self.text_bytes,
                            bytes=2 * self.tokens, sha256=self.sha256.hexdigest())
-
-
-def start_worker(tokenizer_files: str) -> None:
-    load_tokenizer(tokenizer_files)
 
 
 def tokenize_chunk(texts: list, validation: list, tokenizer_files: str) -> tuple:
@@ -125,33 +126,46 @@ def read_chunks(source: DocumentSource, config: PrepareConfig, digest, counts: c
         yield chunk
 
 
-def tokenized_in_order(chunks, config: PrepareConfig):
-    """(chunk, (train tokens, validation tokens)) for each chunk, in order, on config.workers processes."""
-    if config.workers == 1:
+def tokenized_in_order(chunks, pool, config: PrepareConfig):
+    """(chunk, (train tokens, validation tokens)) for each chunk, in order: on the pool's processes with at
+    most two chunks per process in flight, or here when there is no pool."""
+    if pool is None:
         for chunk in chunks:
             yield chunk, tokenize_chunk(chunk.texts, chunk.validation, config.tokenizer_files)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=start_worker,
-                             initargs=(config.tokenizer_files,)) as pool:
-        pending = collections.deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(tokenize_chunk, chunk.texts, chunk.validation, config.tokenizer_files)))
-            if len(pending) >= 2 * config.workers:
-                chunk, future = pending.popleft()
-                yield chunk, future.result()
-        while pending:
+    pending, limit = collections.deque(), 2 * config.workers
+    for chunk in chunks:
+        pending.append((chunk, pool.submit(tokenize_chunk, chunk.texts, chunk.validation, config.tokenizer_files)))
+        if len(pending) >= limit:
             chunk, future = pending.popleft()
             yield chunk, future.result()
+    while pending:
+        chunk, future = pending.popleft()
+        yield chunk, future.result()
+
+
+def worker_pool(workers: int):
+    """`workers` forked processes, started now, or a null context for one worker (tokenise in this process).
+
+    Forked, they inherit the tokenizer this process has verified and built, so they start in
+    milliseconds. Under fork, ProcessPoolExecutor starts every worker at the first submission,
+    so one is made here, before the progress bar starts its monitor thread: nothing forks a
+    process that has other threads. A worker that dies breaks the pool with an error, never a hang."""
+    if workers == 1:
+        return contextlib.nullcontext()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(os.getpid).result()
+    return pool
 
 
 def tokenize_source(source: DocumentSource, config: PrepareConfig, staging: str, progress: bool) -> tuple:
     """Write train.bin and validation.bin into `staging`; return (Splits, documents sha256, empty documents)."""
     writers = {held: SplitWriter(staging, name) for held, name in zip((False, True), SPLITS)}
     digest, counts = hashlib.sha256(), collections.Counter()
-    with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1000, desc="tokenising", disable=not progress,
-              dynamic_ncols=True) as bar:
-        for chunk, arrays in tokenized_in_order(read_chunks(source, config, digest, counts), config):
+    with worker_pool(config.workers) as pool, tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1000,
+                                                   desc="tokenising", disable=not progress, dynamic_ncols=True) as bar:
+        chunks = read_chunks(source, config, digest, counts)
+        for chunk, arrays in tokenized_in_order(chunks, pool, config):
             for held, tokens in zip((False, True), arrays):
                 writers[held].append(tokens, sum(v == held for v in chunk.validation), chunk.text_bytes[held])
             bar.update(sum(chunk.text_bytes.values()))

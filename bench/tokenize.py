@@ -1,0 +1,66 @@
+"""Tokenisation benchmark: `prepare` on every core beside tiktoken's single-thread rate, same text, same run.
+
+The text is this Python's standard library source (the `stdlib` corpus, ~12 MB; --quick
+takes its first 150 files). `prepare` is timed end to end as a user runs it (worker
+start-up, reading, hashing, the split, writing the .bin files and the manifest);
+the baseline is tiktoken's encode_ordinary on one thread over the same documents, and
+tiktoken's own threaded encode_ordinary_batch is shown beside it for scale. All rates are
+MB/s of UTF-8 text.
+
+    python -m bench.tokenize [--quick]
+"""
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+from bench.report import print_table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.tokenize", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the first 150 stdlib files only, for a smoke run")
+    args = parser.parse_args(argv)
+    from generator.provenance import cpu_model_name
+    from trainer.corpus import PrepareConfig, prepare_corpus
+    from trainer.corpus.documents import stdlib_source
+    from trainer.tokenizer import load_tokenizer
+
+    cores = len(os.sched_getaffinity(0))
+    max_documents = 150 if args.quick else None
+    documents = [text for text in stdlib_source().documents() if text][:max_documents]
+    megabytes = sum(len(text.encode()) for text in documents) / 1e6
+    tokenizer = load_tokenizer()
+
+    started = time.perf_counter()
+    for text in documents:
+        tokenizer.encode(text)
+    single = megabytes / (time.perf_counter() - started)
+    started = time.perf_counter()
+    tokenizer.encode_batch(documents, num_threads=cores)
+    threaded = megabytes / (time.perf_counter() - started)
+    out = tempfile.mkdtemp(prefix="ncaforge-bench-tokenize-")
+    try:
+        prepared = prepare_corpus(PrepareConfig(source="stdlib", out=out, workers=cores, max_documents=max_documents),
+                                  progress=False)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    splits = prepared.manifest.splits
+    prepared_megabytes = (splits.train.text_bytes + splits.validation.text_bytes) / 1e6
+    whole = prepared_megabytes / prepared.seconds
+    print(f"tokenize: stdlib corpus, {len(documents):,} documents, {megabytes:.1f} MB of text, "
+          f"{splits.train.tokens + splits.validation.tokens:,} GPT-2 tokens; {cores} core(s), "
+          f"load average {os.getloadavg()[0]:.1f}; CPU: {cpu_model_name() or 'unknown'}")
+    print_table([
+        (f"prepare MB/s of text, {cores} worker process(es), end to end", f"{whole:.2f}",
+         f"tiktoken 1 thread {single:.2f}", f"{whole / single:.2f}x"),
+        (f"tiktoken encode_batch MB/s, {cores} thread(s)", f"{threaded:.2f}", f"tiktoken 1 thread {single:.2f}",
+         f"{threaded / single:.2f}x"),
+    ])
+    print(f"  prepare wall time {prepared.seconds:.1f} s for {prepared_megabytes:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
