@@ -19,6 +19,7 @@ from trainer.corpus import CorpusError, PrepareConfig, open_corpus, prepare_corp
 from trainer.corpus import prepare as prepare_module
 from trainer.corpus.documents import STDLIB_EXCLUDED_FOLDERS, stdlib_source
 from trainer.corpus.format import held_out
+from trainer.corpus.zstd_frames import first_incomplete_frame
 from trainer.tokenizer import EOT, FILE_SHA256, load_tokenizer, package_data_dir
 
 DOCUMENTS = [f"Document {i}: naïve café 🤖 {'lorem ipsum ' * (i % 7)}\n    def f{i}(): return {i}\n" for i in range(60)]
@@ -167,6 +168,33 @@ def test_open_corpus_refuses_a_damaged_token_file(corpus, tmp_path):
         open_corpus(str(copy))
 
 
+def zstd_variants() -> dict:
+    """The same text as one frame, with a checksum, streamed without a content size, in two frames,
+    and behind a skippable frame."""
+    data = "".join(DOCUMENTS * 50).encode()
+    streamed = io.BytesIO()
+    with zstandard.ZstdCompressor(write_checksum=True).stream_writer(streamed, closefd=False) as writer:
+        for start in range(0, len(data), 5000):
+            writer.write(data[start:start + 5000])
+    one = zstandard.ZstdCompressor().compress(data)
+    return {"one frame": one, "checksum": zstandard.ZstdCompressor(write_checksum=True).compress(data),
+            "streamed": streamed.getvalue(), "two frames": one + zstandard.ZstdCompressor().compress(data[:99]),
+            "skippable frame": (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"12345" + one}
+
+
+@pytest.mark.parametrize("variant", sorted(zstd_variants()))
+def test_zstd_frame_walk_accepts_whole_files_and_finds_every_cut(tmp_path, variant):
+    data = zstd_variants()[variant]
+    path = tmp_path / "d.zst"
+    path.write_bytes(data)
+    assert first_incomplete_frame(str(path)) == ""
+    for cut in (1, 4, 6, len(data) // 3, len(data) - 5, len(data) - 1):
+        path.write_bytes(data[:cut])
+        assert "the file is truncated" in first_incomplete_frame(str(path)), cut
+    path.write_bytes(data + b"junk")
+    assert first_incomplete_frame(str(path)) == f"no zstd frame starts at byte {len(data):,}"
+
+
 def run_prepare(*arguments) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "trainer.data", "prepare", *map(str, arguments)],
                           capture_output=True, text=True, timeout=300)
@@ -182,6 +210,13 @@ def tampered_tokenizer(tmp_path) -> str:
     return str(folder)
 
 
+def truncated_zstd(path):
+    """A download cut short: zstandard's stream_reader alone would read it as fewer documents, no error."""
+    data = zstandard.ZstdCompressor().compress("".join(json.dumps({"text": t}) + "\n" for t in DOCUMENTS).encode())
+    path.write_bytes(data[: len(data) - 100])
+    return path
+
+
 BAD_INPUTS = {
     "missing path": (lambda tmp: [tmp / "nowhere"], "does not exist: give a text file"),
     "folder without text files": (lambda tmp: [(tmp / "data.csv").write_text("a,b") and tmp],
@@ -193,6 +228,9 @@ BAD_INPUTS = {
                                     "--column", "text"], "its columns are body; pass --column NAME"),
     "undecodable zstd": (lambda tmp: [(tmp / "d.jsonl.zst").write_bytes(b"not zstd at all" * 10) and tmp / "d.jsonl.zst"],
                          "is not valid zstd data"),
+    "line that is not JSON": (lambda tmp: [(tmp / "d.jsonl").write_text('{"text": "a"}\n{"text": \n') and tmp / "d.jsonl"],
+                              "line 2 of"),
+    "truncated zstd": (lambda tmp: [truncated_zstd(tmp / "d.jsonl.zst")], "ends inside a frame"),
     "tampered tokenizer file": (lambda tmp: [write_jsonl(tmp / "d.jsonl", ["x"]) and tmp / "d.jsonl",
                                              "--tokenizer-files", tampered_tokenizer(tmp)],
                                 f"expected {FILE_SHA256['vocab.bpe']}: it is not GPT-2's vocab.bpe"),

@@ -15,9 +15,8 @@ Every source also says how far through its input it is (`fraction_read`), which 
 progress bar turns into an ETA. Problems (nothing there, not UTF-8, a missing field or
 column, a damaged zstd stream) are CorpusError in one line naming the fix.
 
-Known limit: zstandard's stream_reader does not report a frame cut short, so a truncated
-`.jsonl.zst` whose cut falls exactly on a line end is read up to the cut without an error
-(a cut inside a line is reported, as that line is not JSON).
+zstandard's stream_reader does not report a frame cut short (it ends the stream quietly),
+so a `.jsonl.zst` file is first checked whole by trainer.corpus.zstd_frames.
 """
 
 import io
@@ -31,6 +30,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from trainer.corpus.format import CorpusError
+from trainer.corpus.zstd_frames import first_incomplete_frame
 
 TEXT_SUFFIXES = (".txt", ".md", ".py")
 STDLIB_EXCLUDED_FOLDERS = ("test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__")
@@ -92,6 +92,9 @@ class JsonLines(DocumentSource):
         self.description = f"JSON lines, field {field!r}" + (", zstd-compressed" if self.kind == "jsonl.zst" else "")
         self.total_bytes = os.path.getsize(path) or 1
         self.raw = None
+        problem = first_incomplete_frame(path) if self.kind == "jsonl.zst" else ""
+        if problem:
+            raise CorpusError(f"{path} is not valid zstd data: {problem}; check it with zstd -t or fetch it again")
 
     def lines(self):
         with open(self.path, "rb") as self.raw:
@@ -116,8 +119,7 @@ class JsonLines(DocumentSource):
         try:
             record = json.loads(line)
         except ValueError as error:
-            raise CorpusError(f"line {number} of {self.path} is not JSON ({error}): fix or remove that line "
-                              f"(a truncated file ends in a cut line)") from None
+            raise CorpusError(f"line {number} of {self.path} is not JSON ({error}): fix or remove that line") from None
         if not isinstance(record, dict) or self.field not in record:
             fields = ", ".join(record) if isinstance(record, dict) else f"none (a JSON {type(record).__name__})"
             raise CorpusError(f"field {self.field!r} is missing from line {number} of {self.path}: its fields are "

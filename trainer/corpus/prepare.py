@@ -96,7 +96,9 @@ class Chunk:
     """Consecutive documents going to the workers together."""
 
     texts: list
+    """The documents' text, in source order."""
     validation: list
+    """For each document, whether it is held out."""
     text_bytes: dict
     """held out (bool) -> UTF-8 bytes of its documents."""
 
