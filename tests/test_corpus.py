@@ -113,13 +113,18 @@ def test_validation_split_is_by_document_and_deterministic(tmp_path):
     assert split_documents(os.path.join(other, "validation.bin")) != expected
 
 
-def test_preparing_again_keeps_the_finished_corpus(tmp_path):
+def test_preparing_again_keeps_a_finished_corpus_and_repairs_a_damaged_one(tmp_path):
     write_jsonl(tmp_path / "docs.jsonl", DOCUMENTS)
     config = PrepareConfig(source=str(tmp_path / "docs.jsonl"), out=str(tmp_path / "out"))
     first = prepare_corpus(config, progress=False)
     second = prepare_corpus(config, progress=False)
     assert (first.already_present, second.already_present) == (False, True) and first.folder == second.folder
     assert sorted(os.listdir(tmp_path / "out")) == [first.manifest.corpus_id]
+    original = read_bytes(first.folder, "train.bin")
+    with open(os.path.join(first.folder, "train.bin"), "r+b") as f:
+        f.write(b"\xff\xff")
+    repaired = prepare_corpus(config, progress=False)
+    assert not repaired.already_present and read_bytes(repaired.folder, "train.bin") == original
 
 
 @pytest.fixture(scope="module")

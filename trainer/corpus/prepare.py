@@ -13,7 +13,7 @@ The .bin files grow in a staging folder OUT/.tmp-<pid>-<name>/ and are renamed i
 corpus folder once complete (the id needs the token count), the manifest last. A failed
 run, or one stopped with Ctrl-C, removes its staging folder; a killed one leaves it
 behind, unlisted (it has no manifest), to be deleted by hand. A corpus that already
-exists under the same id has the same bytes by construction and is kept as it is.
+exists under the same id, its files verified, has the same bytes by construction and is kept.
 """
 
 import collections
@@ -35,6 +35,7 @@ from trainer.corpus.documents import DocumentSource, open_source
 from trainer.corpus.format import (MANIFEST_NAME, SPLITS, TOKEN_DTYPE, VALIDATION_RULE, CorpusError, CorpusManifest,
                                    PrepareConfig, SourceRecord, SplitRecord, Splits, TokenizerRecord, ValidationRecord,
                                    corpus_format, corpus_id, held_out, load_corpus_manifest, source_name)
+from trainer.corpus.reading import open_corpus
 from trainer.tokenizer import load_tokenizer
 
 CHUNK_TEXT_BYTES = 1 << 18
@@ -104,13 +105,14 @@ class Chunk:
 
 
 def read_chunks(source: DocumentSource, config: PrepareConfig, digest, counts: collections.Counter):
-    """Chunks of non-empty documents with their splits; feeds `digest` and counts empty documents."""
+    """Chunks of non-empty documents with their splits; feeds `digest`, counts empty documents and text read."""
     chunk, size, index = Chunk([], [], {False: 0, True: 0}), 0, 0
     for text in source.documents():
         if not text:
             counts["empty"] += 1
             continue
         data = text.encode("utf-8")
+        counts["text_bytes_read"] += len(data)
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
         held = held_out(config.seed, index, config.validation_fraction)
@@ -171,8 +173,8 @@ def tokenize_source(source: DocumentSource, config: PrepareConfig, staging: str,
             for held, tokens in zip((False, True), arrays):
                 writers[held].append(tokens, sum(v == held for v in chunk.validation), chunk.text_bytes[held])
             bar.update(sum(chunk.text_bytes.values()))
-            if source.fraction_read() > 0:  # text bytes expected in all, from the share of the input read so far
-                bar.total = max(bar.n, round(bar.n / source.fraction_read()))
+            if source.fraction_read() > 0:  # text expected in all, from the share of the input read so far
+                bar.total = max(bar.n, round(counts["text_bytes_read"] / source.fraction_read()))
     splits = Splits(train=writers[False].close(), validation=writers[True].close())
     return splits, digest.hexdigest(), counts["empty"]
 
@@ -204,6 +206,15 @@ def publish(staging: str, folder: str, manifest: CorpusManifest) -> None:
     fsync_folder(os.path.dirname(folder))
 
 
+def intact(folder: str) -> bool:
+    """Whether `folder` already holds this corpus, manifest and verified files."""
+    try:
+        open_corpus(folder)
+    except CorpusError:
+        return False
+    return True
+
+
 def prepare_corpus(config: PrepareConfig, progress: bool = True) -> PreparedCorpus:
     """Tokenise `config.source` into config.out/<corpus-id>/; CorpusError in one line on bad input."""
     started = time.perf_counter()
@@ -219,7 +230,7 @@ def prepare_corpus(config: PrepareConfig, progress: bool = True) -> PreparedCorp
         splits, documents_sha256, empty = tokenize_source(source, config, staging, progress)
         manifest = build_manifest(source, config, splits, documents_sha256, empty)
         folder = os.path.join(config.out, manifest.corpus_id)
-        present = os.path.isfile(os.path.join(folder, MANIFEST_NAME))
+        present = intact(folder)
         if present:
             manifest = load_corpus_manifest(folder)
         else:
