@@ -97,7 +97,8 @@ class PrepareConfig(ManifestModel):
     """The resolved `prepare` command line."""
 
     source: str = Field(description="A text file, a folder, a .jsonl / .jsonl.zst / .parquet file, or 'stdlib'.")
-    out: str = Field(description="Folder that receives OUT/<corpus-id>/.")
+    out: str = Field("", exclude=True, description=(
+        "Folder that receives OUT/<corpus-id>/; not recorded, so a corpus's manifest is the same wherever it is made."))
     field: str = Field("text", description="JSON field holding a document's text (JSON lines sources).")
     column: str = Field("text", description="Parquet column holding a document's text.")
     validation_fraction: float = Field(0.01, ge=0, lt=1, description="Share of documents held out for validation.")
