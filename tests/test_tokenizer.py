@@ -58,9 +58,10 @@ def test_special_token_text_is_encoded_as_ordinary_text():
     assert EOT not in tokens and load_tokenizer().decode(tokens) == "a<|endoftext|>b"
 
 
-def test_encode_batch_equals_encode_of_each_text():
+def test_encode_batch_and_encode_array_equal_encode_of_each_text():
     tokenizer = load_tokenizer()
     assert tokenizer.encode_batch(TRICKY, num_threads=2) == [tokenizer.encode(text) for text in TRICKY]
+    assert all(tokenizer.encode_array(text).tolist() == tokenizer.encode(text) for text in TRICKY)
 
 
 def test_describe_names_the_vocabulary_and_the_file_hashes():

@@ -86,10 +86,12 @@ class SplitWriter:
 def tokenize_chunk(texts: list, validation: list, tokenizer_files: str) -> tuple:
     """(train tokens, validation tokens) of a chunk: each document's tokens then EOT, in order."""
     tokenizer = load_tokenizer(tokenizer_files)
+    eot = np.array([tokenizer.eot], dtype=np.uint32)
     pieces = {False: [], True: []}
     for text, held in zip(texts, validation):
-        pieces[held].append(np.array(tokenizer.encode(text) + [tokenizer.eot], dtype=TOKEN_DTYPE))
-    return tuple(np.concatenate(pieces[held]) if pieces[held] else np.empty(0, TOKEN_DTYPE) for held in (False, True))
+        pieces[held] += [tokenizer.encode_array(text), eot]
+    return tuple(np.concatenate(pieces[held]).astype(TOKEN_DTYPE) if pieces[held] else np.empty(0, TOKEN_DTYPE)
+                 for held in (False, True))
 
 
 @dataclass
