@@ -5,7 +5,8 @@ takes its first 150 files). `prepare` is timed end to end as a user runs it (wor
 start-up, reading, hashing, the split, writing the .bin files and the manifest);
 the baseline is tiktoken's encode_ordinary on one thread over the same documents, and
 tiktoken's own threaded encode_ordinary_batch is shown beside it for scale. All rates are
-MB/s of UTF-8 text, each the best of 3 runs (1 with --quick), as the machine may be shared.
+MB/s of UTF-8 text, each the best of 3 interleaved rounds (1 with --quick): the machine may
+be shared, and interleaving lets every contender see the same drift in load.
 
     python -m bench.tokenize [--quick]
 """
@@ -19,28 +20,22 @@ import time
 from bench.report import print_table
 
 
-def best_seconds(work, repeats: int) -> float:
-    """The shortest wall time of `repeats` runs of work(): the machine is shared, the best run is the least disturbed."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def timed(work) -> tuple:
+    """(seconds, result) of one call of work()."""
+    started = time.perf_counter()
+    result = work()
+    return time.perf_counter() - started, result
 
 
-def fastest_prepare(config, repeats: int):
-    """The fastest of `repeats` runs of prepare_corpus, each into a fresh temporary folder."""
+def prepare_into_temporary(config):
+    """prepare_corpus of `config` into a fresh temporary folder, removed afterwards."""
     from trainer.corpus import prepare_corpus
 
-    runs = []
-    for _ in range(repeats):
-        out = tempfile.mkdtemp(prefix="ncaforge-bench-tokenize-")
-        try:
-            runs.append(prepare_corpus(config.model_copy(update={"out": out}), progress=False))
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
-    return min(runs, key=lambda run: run.seconds)
+    out = tempfile.mkdtemp(prefix="ncaforge-bench-tokenize-")
+    try:
+        return prepare_corpus(config.model_copy(update={"out": out}), progress=False)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def main(argv=None) -> None:
@@ -62,11 +57,18 @@ def main(argv=None) -> None:
         for text in documents:
             tokenizer.encode(text)
 
-    repeats = 1 if args.quick else 3
-    single = megabytes / best_seconds(encode_one_by_one, repeats)
-    threaded = megabytes / best_seconds(lambda: tokenizer.encode_batch(documents, num_threads=cores), repeats)
-    prepared = {workers: fastest_prepare(PrepareConfig(source="stdlib", workers=workers, max_documents=max_documents),
-                                         repeats) for workers in sorted({1, cores})}
+    contenders = {"single": encode_one_by_one, "threaded": lambda: tokenizer.encode_batch(documents, num_threads=cores)}
+    for workers in sorted({1, cores}):
+        config = PrepareConfig(source="stdlib", workers=workers, max_documents=max_documents)
+        contenders[workers] = lambda config=config: prepare_into_temporary(config)
+    best = {}
+    for _ in range(1 if args.quick else 3):  # rounds, each contender once per round: all see the same load drift
+        for name, work in contenders.items():
+            seconds, result = timed(work)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, result)
+    single, threaded = (megabytes / best[name][0] for name in ("single", "threaded"))
+    prepared = {workers: best[workers][1] for workers in sorted({1, cores})}
     splits = prepared[cores].manifest.splits
     prepared_megabytes = (splits.train.text_bytes + splits.validation.text_bytes) / 1e6
     whole, inline = (prepared_megabytes / prepared[workers].seconds for workers in (cores, 1))
@@ -82,7 +84,7 @@ def main(argv=None) -> None:
          f"{threaded / single:.2f}x"),
     ])
     print(f"  prepare wall time {prepared[cores].seconds:.1f} s for {prepared_megabytes:.1f} MB on {cores} worker(s), "
-          f"{prepared[1].seconds:.1f} s on 1 (best of {repeats})")
+          f"{prepared[1].seconds:.1f} s on 1 (best of {1 if args.quick else 3} interleaved rounds)")
 
 
 if __name__ == "__main__":
