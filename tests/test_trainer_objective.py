@@ -10,7 +10,7 @@ from trainer.objective import masked_mean_loss, target_frames, target_mask
 
 
 def test_first_frame_targets_are_masked_and_frame_markers_are_predicted():
-    mask = target_mask(1024, 38)
+    mask = target_mask(1024, 37)
     assert mask.tolist() == [False] * 37 + [True] * (1024 - 37)  # targets 1..37 are tokens of frame 0
     frames = target_frames(1024, 38)
     assert frames[36].item() == 0 and frames[37].item() == 1  # target 37 is token 38: frame 1's opening 10000
@@ -23,9 +23,9 @@ def test_masked_loss_ignores_the_first_frame():
     targets = torch.randint(0, 12, (2, 100))
     changed = logits.clone()
     changed[:, :37] = 100.0  # anything in the first frame's targets
-    assert torch.equal(masked_mean_loss(logits, targets, 38), masked_mean_loss(changed, targets, 38))
+    assert torch.equal(masked_mean_loss(logits, targets, 37), masked_mean_loss(changed, targets, 37))
     by_hand = torch.nn.functional.cross_entropy(logits[:, 37:].reshape(-1, 12), targets[:, 37:].reshape(-1))
-    assert torch.allclose(masked_mean_loss(logits, targets, 38), by_hand)
+    assert torch.allclose(masked_mean_loss(logits, targets, 37), by_hand)
 
 
 def test_earlier_occurrences_by_brute_force():

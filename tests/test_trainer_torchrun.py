@@ -12,11 +12,11 @@ import time
 
 import psutil
 import pytest
-import torch
 from PIL import Image
 
 from tests.service_datasets import made_datasets
-from tests.trainer_runs import MICRO_MODEL, catalog_server, metrics, run_trainer, start_trainer
+from tests.trainer_runs import (MICRO_MODEL, assert_same_run, catalog_server, metrics, run_killed_then_resumed,
+                                run_trainer, start_trainer)
 from trainer.plot import main as plot_main
 
 
@@ -56,34 +56,14 @@ RESUME_ARGS = [*MICRO_MODEL, "--train.steps", "28", "--train.micro_batch", "2", 
                "--train.eval_rows", "8", "--train.checkpoint_every", "4", "--train.keep_checkpoints", "2"]
 
 
-def final_weights(run) -> dict:
-    return torch.load(run / "step-00000028" / "model.pt", weights_only=True)
-
-
 def test_kill_9_and_resume_is_bit_identical_across_an_epoch_boundary(made, tmp_path):
     """160 training rows, 8 rows a step: epoch 2 starts at step 20, after the kill at step >= 12."""
-    data = ["--data", str(made.mid.folder)]
+    data = ["--data", str(made.mid.folder), *RESUME_ARGS]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert run_trainer(2, [*data, "--train.run_dir", str(whole), *RESUME_ARGS], tmp_path / "whole.log").returncode == 0
-    job = start_trainer(2, [*data, "--train.run_dir", str(killed), *RESUME_ARGS], tmp_path / "killed.log")
-    deadline = time.monotonic() + 240
-    while not (killed / "step-00000012").exists():
-        assert job.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.log").read_text()[-3000:]
-        time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    assert not (killed / "step-00000028").exists()
-    resumed = run_trainer(2, [*data, "--train.run_dir", str(killed), "--resume", *RESUME_ARGS], tmp_path / "resumed.log")
-    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert run_trainer(2, [*data, "--train.run_dir", str(whole)], tmp_path / "whole.log").returncode == 0
+    run_killed_then_resumed(2, data, killed, 12, tmp_path)
     assert metrics(whole, "train")[-1]["epoch"] > 1.0
-    for kind in ("train", "eval"):
-        fields = ("step", "loss", "grad_norm", "lr", "tokens") if kind == "train" else ("step", "loss", "per_frame")
-        a = [{f: r[f] for f in fields} for r in metrics(whole, kind)]
-        b = [{f: r[f] for f in fields} for r in metrics(killed, kind)]
-        assert a == b
-    weights_a, weights_b = final_weights(whole), final_weights(killed)
-    assert weights_a.keys() == weights_b.keys()
-    assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
+    assert_same_run(whole, killed, 28)
 
 
 def test_resume_refuses_another_config_and_skips_a_truncated_checkpoint(made, tmp_path):

@@ -56,6 +56,32 @@ def run_trainer(nproc: int, args: list, log: Path, timeout: float = 300) -> subp
     return subprocess.CompletedProcess(process.args, process.returncode, log.read_text(errors="replace"), "")
 
 
+def run_killed_then_resumed(nproc: int, args: list, run_dir: Path, kill_after_step: int, logs: Path) -> None:
+    """Start the job, kill -9 all of it once checkpoint `kill_after_step` exists, then resume it to the end."""
+    job = start_trainer(nproc, [*args, "--train.run_dir", str(run_dir)], logs / "killed.log")
+    deadline = time.monotonic() + 240
+    while not (run_dir / f"step-{kill_after_step:08d}").exists():
+        assert job.poll() is None and time.monotonic() < deadline, (logs / "killed.log").read_text()[-3000:]
+        time.sleep(0.05)
+    os.killpg(job.pid, 9)
+    job.wait()
+    resumed = run_trainer(nproc, [*args, "--train.run_dir", str(run_dir), "--resume"], logs / "resumed.log")
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+
+
+def assert_same_run(run_a: Path, run_b: Path, final_step: int) -> None:
+    """Equal logged losses, gradient norms and evaluations, and bit-identical final weights."""
+    import torch
+
+    for kind, fields in (("train", ("step", "loss", "grad_norm", "lr", "tokens")), ("eval", ("step", "loss"))):
+        assert [{f: r[f] for f in fields} for r in metrics(run_a, kind)] == \
+               [{f: r[f] for f in fields} for r in metrics(run_b, kind)]
+    weights_a, weights_b = (torch.load(run / f"step-{final_step:08d}" / "model.pt", weights_only=True)
+                            for run in (run_a, run_b))
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
+
+
 def metrics(run_dir: Path, kind: str) -> list:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
             if json.loads(line)["kind"] == kind]

@@ -15,7 +15,8 @@ import typing
 from dataclasses import dataclass, field
 
 RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
-STAGES = ("nca",)
+STAGES = ("nca", "language")
+TRANSFER_GROUPS = ("attn", "mlp", "norm")
 
 
 class TrainConfigError(ValueError):
@@ -124,11 +125,50 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    """How the language stage starts from an NCA checkpoint (SPEC section 5): every block and the
+    final norm carried over, the embedding and output layer fresh, and the paper's ablations."""
+
+    init_from: str = ""
+    """An NCA checkpoint folder RUN/step-NNNNNNNN to start from; empty trains from scratch."""
+    reinit: str = ""
+    """Comma-separated groups re-initialised instead of carried over: attn, mlp, norm."""
+    reinit_layers: str = ""
+    """Layer range A:B (Python slice, B exclusive) the reinit applies to; empty: every layer."""
+    freeze: str = ""
+    """Comma-separated groups (attn, mlp, norm) kept fixed during training, over freeze_layers."""
+    freeze_layers: str = ""
+    """Layer range A:B the freeze applies to; empty: every layer."""
+
+    def groups(self, field_name: str) -> tuple:
+        names = tuple(name.strip() for name in getattr(self, field_name).split(",") if name.strip())
+        for name in names:
+            if name not in TRANSFER_GROUPS:
+                raise TrainConfigError(f"transfer.{field_name}: unknown group {name!r}: use {', '.join(TRANSFER_GROUPS)}")
+        return names
+
+    def layer_range(self, field_name: str, layers: int) -> range:
+        text = getattr(self, field_name).strip()
+        if not text:
+            return range(layers)
+        try:
+            first, last = (int(part) if part else None for part in text.split(":"))
+        except ValueError:
+            raise TrainConfigError(f"transfer.{field_name}={text!r}: write a layer range A:B, e.g. 0:2") from None
+        chosen = range(layers)[slice(first, last)]
+        if not chosen or (first or 0) >= layers or (last is not None and not -layers <= last <= layers):
+            raise TrainConfigError(f"transfer.{field_name}={text!r} is outside the model's {layers} layers: "
+                                   f"use A:B within 0:{layers}")
+        return chosen
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run depends on; saved as config.json in the run folder."""
 
     stage: str = "nca"
-    """Training stage: 'nca' (pre-pre-training on NCA shards)."""
+    """'nca': pre-pre-training on NCA shards; 'language': training on a prepared token corpus,
+    from scratch or from an NCA checkpoint (transfer.init_from)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The network."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -137,6 +177,8 @@ class RunConfig:
     """The optimiser and its schedule."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """The loop."""
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    """Language stage only: the NCA checkpoint to start from and the ablations."""
 
     def validate(self) -> "RunConfig":
         if self.stage not in STAGES:
@@ -168,6 +210,15 @@ class RunConfig:
             raise TrainConfigError(f"optim.betas={list(o.betas)}: use two numbers in [0, 1), e.g. [0.9, 0.999]")
         if t.device not in ("auto", "cpu", "cuda"):
             raise TrainConfigError(f"train.device={t.device!r}: use auto, cpu or cuda")
+        transfer = self.transfer
+        for name in ("reinit", "freeze"):
+            transfer.groups(name)
+            transfer.layer_range(f"{name}_layers", m.layers)
+        if self.stage != "language" and (transfer.init_from or transfer.reinit or transfer.freeze):
+            raise TrainConfigError("transfer options need --stage language: the NCA stage starts from scratch")
+        if (transfer.reinit or transfer.reinit_layers) and not transfer.init_from:
+            raise TrainConfigError("transfer.reinit needs transfer.init_from: there is nothing to re-initialise "
+                                   "in a model trained from scratch")
         if not d.train:
             raise TrainConfigError("no training data: pass --data URL_OR_FOLDER (a catalog dataset URL "
                                    "http://HOST:PORT/v1/datasets/<id> or a dataset folder)")

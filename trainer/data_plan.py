@@ -1,10 +1,15 @@
 """Which rows a run trains on and which it validates on, decided once before training starts.
 
-Validation rules must be rules the model never trained on. Either a second dataset
-(another seed: other rules altogether) or the last `holdout_rows` rows of the training
-dataset, moved back to a rule boundary so no rule is split between the two. The
-evaluation rows are the first `eval_rows` of that range; the unigram baseline counts
-tokens on the first rows of the training range.
+NCA stage: validation rules must be rules the model never trained on. Either a second
+dataset (another seed: other rules altogether) or the last `holdout_rows` rows of the
+training dataset, moved back to a rule boundary so no rule is split between the two.
+The unigram baseline counts tokens on the first rows of the training range.
+
+Language stage: the corpus's train split trains and its validation split (documents held
+out when it was prepared) validates; `data.validation` may name another corpus whose
+validation split is used instead.
+
+Either way the evaluation rows are the first `eval_rows` of the validation range.
 """
 
 from dataclasses import dataclass
@@ -12,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.config import RunConfig
-from trainer.order import record_blocks
 from trainer.rows import RowReader
-from trainer.sources import DataError, SequenceDataset, open_dataset
+from trainer.sources import DataError, SequenceDataset, open_corpus_split, open_dataset
 
 UNIGRAM_ROWS = 2048
 
@@ -23,12 +27,12 @@ UNIGRAM_ROWS = 2048
 class DataPlan:
     """The datasets of a run and the rows it uses of each."""
 
-    train: SequenceDataset
-    """The training dataset."""
+    train: object
+    """The training rows' source: a SequenceDataset (NCA) or a CorpusSplit (language)."""
     train_rows: tuple
     """[start, stop) of the training rows."""
-    validation: SequenceDataset
-    """The dataset validation rows come from (the training dataset when held out)."""
+    validation: object
+    """Where validation rows come from (the training dataset when NCA rows are held out)."""
     validation_rows: tuple
     """[start, stop) of the evaluation rows."""
 
@@ -37,11 +41,11 @@ class DataPlan:
         return self.train_rows[1] - self.train_rows[0]
 
     def train_blocks(self) -> tuple:
-        return tuple(record_blocks([s.rows for s in self.train.shards], self.train.record_batch_rows, *self.train_rows))
+        return tuple(self.train.blocks(*self.train_rows))
 
     def describe(self) -> dict:
         return {"train": {"id": self.train.id, "digest": self.train.digest, "origin": self.train.origin,
-                          "band": self.train.band, "rows": list(self.train_rows)},
+                          "rows": list(self.train_rows)},
                 "validation": {"id": self.validation.id, "digest": self.validation.digest,
                                "origin": self.validation.origin, "rows": list(self.validation_rows)}}
 
@@ -62,8 +66,36 @@ def holdout_cut(dataset: SequenceDataset, holdout_rows: int) -> int:
                     f"pass --data.validation DATASET")
 
 
+def plan_language_data(config: RunConfig) -> tuple:
+    """(train split, its rows, validation split, its rows) of the corpus named by data.train."""
+    if config.data.train.startswith(("http://", "https://")):
+        raise DataError(f"{config.data.train}: the language stage reads a corpus folder made by "
+                        f"python -m trainer.data prepare; catalog URLs serve NCA shards")
+    context = config.model.context
+    train = open_corpus_split(config.data.train, "train", context)
+    validation = open_corpus_split(config.data.validation or config.data.train, "validation", context)
+    for split in (train, validation):
+        if not split.rows:
+            raise DataError(f"{split.id} holds fewer than {context + 1} tokens: no window of model.context={context} "
+                            f"fits; use a larger corpus or a smaller context")
+    return train, (0, train.rows), validation, (0, validation.rows)
+
+
 def plan_data(config: RunConfig, world: int) -> DataPlan:
     """Open the datasets and choose the rows; DataError (one line) when they cannot serve this run."""
+    if config.stage == "language":
+        train, train_rows, validation, held = plan_language_data(config)
+    else:
+        train, train_rows, validation, held = plan_nca_data(config)
+    if world > train_rows[1] - train_rows[0]:
+        raise DataError(f"{world} ranks but only {train_rows[1] - train_rows[0]} training rows: use fewer ranks "
+                        f"or a larger dataset")
+    evaluated = (held[0], min(held[1], held[0] + config.train.eval_rows))
+    return DataPlan(train, train_rows, validation, evaluated)
+
+
+def plan_nca_data(config: RunConfig) -> tuple:
+    """(train dataset, its rows, validation dataset, its rows) for NCA shards."""
     train = open_dataset(config.data.train, config.data.cache_dir)
     needed = config.model.context + 1
     if train.tokens_per_sequence < needed:
@@ -78,16 +110,12 @@ def plan_data(config: RunConfig, world: int) -> DataPlan:
     else:
         validation, cut = train, holdout_cut(train, config.data.holdout_rows)
         train_rows, held = (0, cut), (cut, train.rows)
-    if world > train_rows[1] - train_rows[0]:
-        raise DataError(f"{world} ranks but only {train_rows[1] - train_rows[0]} training rows: use fewer ranks "
-                        f"or a larger dataset")
-    evaluated = (held[0], min(held[1], held[0] + config.train.eval_rows))
-    return DataPlan(train, train_rows, validation, evaluated)
+    return train, train_rows, validation, held
 
 
-def read_rows(dataset: SequenceDataset, rows: tuple, tokens: int) -> np.ndarray:
-    """The first `tokens` tokens of the rows [start, stop), in order."""
-    with RowReader(dataset) as reader:
+def read_rows(source, rows: tuple, tokens: int) -> np.ndarray:
+    """The first `tokens` tokens of the rows [start, stop) of a row source, in order."""
+    with source.open_reader() as reader:
         return reader.tokens(np.arange(*rows))[:, :tokens]
 
 

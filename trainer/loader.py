@@ -17,19 +17,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from trainer.sources import SequenceDataset
 from trainer.order import SampleStream, micro_batch_positions
-from trainer.rows import RowReader
 
 
 @dataclass(frozen=True)
 class StreamSpec:
     """Everything that decides which rows a rank reads, in which order."""
 
-    dataset: SequenceDataset
-    """The training dataset."""
+    source: object
+    """The training rows: a trainer.sources.SequenceDataset (NCA shards) or CorpusSplit (text windows)."""
     blocks: tuple
-    """Record-batch row ranges of the training rows (validation rows excluded)."""
+    """Record-block row ranges of the training rows (validation rows excluded)."""
     window: int
     """Record batches shuffled together."""
     seed: int
@@ -56,8 +54,8 @@ class MicroBatches(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         spec = self.spec
-        stream = SampleStream(list(spec.blocks), spec.window, spec.seed, spec.dataset.digest)
-        with RowReader(spec.dataset, cached_batches=spec.window + 2) as reader:
+        stream = SampleStream(list(spec.blocks), spec.window, spec.seed, spec.source.digest)
+        with spec.source.open_reader(cached_batches=spec.window + 2) as reader:
             index = self.start + worker
             while True:
                 positions = micro_batch_positions(index, spec.grad_accum, spec.micro_batch, spec.rank, spec.world)

@@ -21,7 +21,9 @@ import sys
 from trainer.config import RECIPES_DIR, TrainConfigError, resolve_config
 
 ALIASES = {"--data": "data.train", "--validation": "data.validation", "--run": "train.run_dir",
-           "--steps": "train.steps"}
+           "--steps": "train.steps", "--stage": "stage", "--init-from": "transfer.init_from",
+           "--reinit": "transfer.reinit", "--reinit-layers": "transfer.reinit_layers", "--freeze": "transfer.freeze",
+           "--freeze-layers": "transfer.freeze_layers"}
 
 
 def parse_arguments(argv: list) -> tuple:
@@ -35,7 +37,7 @@ def parse_arguments(argv: list) -> tuple:
     for flag, key in ALIASES.items():
         parser.add_argument(flag, dest=key, metavar="VALUE", help=f"same as --{key}")
     known, rest = parser.parse_known_args(argv)
-    overrides = [(key, value) for key, value in vars(known).items() if "." in key and value is not None]
+    overrides = [(key, value) for key, value in vars(known).items() if key in ALIASES.values() and value is not None]
     index = 0
     while index < len(rest):
         flag = rest[index]

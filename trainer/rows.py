@@ -13,13 +13,13 @@ from collections import OrderedDict
 import numpy as np
 import pyarrow as pa
 
-from trainer.sources import SequenceDataset
 
 
 class RowReader:
     """Token rows of one dataset; open it in the process that reads (DataLoader workers each open their own)."""
 
-    def __init__(self, dataset: SequenceDataset, cached_batches: int = 16):
+    def __init__(self, dataset, cached_batches: int = 16):
+        """dataset: a trainer.sources.SequenceDataset."""
         self.dataset = dataset
         self.cached_batches = cached_batches
         self.shard_starts = np.cumsum([0] + [shard.rows for shard in dataset.shards]).tolist()

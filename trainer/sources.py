@@ -1,11 +1,16 @@
-"""Where a stage's sequences live: a catalog dataset URL or a local dataset folder, resolved to
-verified local shard files and the few format facts the trainer needs.
+"""Where a stage's sequences live, resolved to verified local files: NCA shards from a catalog
+dataset URL or a dataset folder, or a prepared token corpus folder for the language stage.
 
 The trainer knows the shard format and the catalog client, nothing of how rows were
 generated. From a catalog (`http://HOST:PORT/v1/datasets/<id>`) the shards come through
 `service.client.CatalogClient`, which downloads in verified Range pieces into a cache
 that the ranks of one machine share under a file lock. From a folder, the typed manifest
 is read and every shard's size and sha256 are checked before training starts.
+
+Both kinds are row sources to the loader: an NCA row is one stored sequence, a corpus
+"row" is one window of context + 1 tokens (trainer.corpus). Each gives its rows' count,
+its record blocks for the two-level shuffle (trainer.order), a reader of rows by id, and
+how many leading targets of a row the loss ignores (the NCA first frame; none for text).
 
 The dataset digest names the content: the sha256 of the dataset id and every shard's
 (name, rows, sha256). It is the same whether the dataset was read from a folder or a
@@ -18,9 +23,14 @@ import os
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from generator.config import DatasetConfig
 from generator.format import ManifestError, load_manifest
 from generator.shards import file_sha256
+from trainer.corpus import CorpusError, TokenCorpus, open_corpus
+from trainer.corpus.format import FORMAT_NAME as CORPUS_FORMAT_NAME, MANIFEST_NAME as CORPUS_MANIFEST_NAME
+from trainer.order import record_blocks
 
 CATALOG_URL = re.compile(r"(?P<base>https?://[^/]+(?:/.*?)?)/v1/datasets/(?P<id>[^/?#]+)/?")
 
@@ -73,6 +83,83 @@ class SequenceDataset:
         listing = [[shard.name, shard.rows, shard.sha256] for shard in self.shards]
         return hashlib.sha256(json.dumps({"dataset_id": self.id, "shards": listing}).encode()).hexdigest()
 
+    @property
+    def masked_targets(self) -> int:
+        """Leading targets the loss ignores: the rest of the first frame (a random grid)."""
+        return self.tokens_per_frame - 1
+
+    def blocks(self, start: int, stop: int) -> list:
+        return record_blocks([shard.rows for shard in self.shards], self.record_batch_rows, start, stop)
+
+    def open_reader(self, cached_batches: int = 16):
+        from trainer.rows import RowReader
+
+        return RowReader(self, cached_batches)
+
+
+@dataclass(frozen=True)
+class CorpusSplit:
+    """One split of a prepared token corpus; its windows of context + 1 tokens are the rows."""
+
+    corpus: TokenCorpus
+    """The opened corpus."""
+    split: str
+    """'train' or 'validation'."""
+    context: int
+    """Tokens a model reads at once; a window holds context + 1."""
+
+    BLOCK_WINDOWS = 1024
+
+    @property
+    def id(self) -> str:
+        return f"{self.corpus.id}:{self.split}"
+
+    @property
+    def origin(self) -> str:
+        return self.corpus.folder
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.corpus.digest}:{self.split}:{self.context}".encode()).hexdigest()
+
+    @property
+    def rows(self) -> int:
+        return self.corpus.windows(self.split, self.context)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.corpus.vocab_size
+
+    @property
+    def tokens_per_sequence(self) -> int:
+        return self.context + 1
+
+    @property
+    def masked_targets(self) -> int:
+        return 0
+
+    @property
+    def bytes_per_token(self) -> float:
+        return self.corpus.bytes_per_token(self.split)
+
+    def blocks(self, start: int, stop: int) -> list:
+        return record_blocks([self.rows], self.BLOCK_WINDOWS, start, stop)
+
+    def open_reader(self, cached_batches: int = 0) -> "CorpusSplit":
+        return self
+
+    def tokens(self, rows) -> np.ndarray:
+        return self.corpus.window_tokens(self.split, rows, self.context)
+
+    def close(self) -> None:
+        """Nothing to release: the corpus maps its files once per process."""
+
+    def __enter__(self) -> "CorpusSplit":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def tokens_per_frame(config: dict) -> int:
     """Frame length of a dataset from its recorded config: (grid / 2)^2 patches and two markers."""
@@ -120,8 +207,31 @@ def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
                            fmt["vocab_size"], fmt["record_batch_rows"], summary["band"]["name"])
 
 
+def is_corpus(folder: str) -> bool:
+    """Whether a folder holds a prepared token corpus (rather than NCA shards)."""
+    try:
+        with open(os.path.join(folder, CORPUS_MANIFEST_NAME), encoding="utf-8") as f:
+            return json.load(f).get("format", {}).get("name") == CORPUS_FORMAT_NAME
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def open_dataset(spec: str, cache_dir: str = "") -> SequenceDataset:
-    """A catalog URL or a local folder, opened and verified; DataError in one line otherwise."""
+    """NCA shards from a catalog URL or a local folder, opened and verified; DataError in one line otherwise."""
     if spec.startswith(("http://", "https://")):
         return open_catalog(spec, cache_dir)
+    if is_corpus(spec):
+        raise DataError(f"{spec} is a token corpus, not NCA shards: train on it with --stage language")
     return open_local(spec)
+
+
+def open_corpus_split(folder: str, split: str, context: int) -> CorpusSplit:
+    """One split of a prepared corpus folder, verified; DataError in one line otherwise."""
+    if os.path.isdir(folder) and not is_corpus(folder) and os.path.exists(os.path.join(folder, "manifest.json")):
+        raise DataError(f"{folder} holds NCA shards, not a token corpus: prepare one with python -m trainer.data "
+                        f"prepare SOURCE, or train on NCA shards with --stage nca")
+    try:
+        corpus = open_corpus(folder)
+    except CorpusError as error:
+        raise DataError(str(error)) from None
+    return CorpusSplit(corpus, split, context)

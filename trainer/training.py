@@ -27,14 +27,15 @@ from trainer.baselines import unigram_distribution
 from trainer.checkpoint import (CheckpointError, checkpoint_steps, latest_checkpoint, load_states,
                                 remove_partial_checkpoints, save_checkpoint)
 from trainer.config import RunConfig
-from trainer.data_plan import DataPlan, plan_data, read_rows, unigram_rows
+from trainer.data_plan import plan_data, read_rows, unigram_rows
 from trainer.distributed import Process, barrier, mean_across_ranks
 from trainer.loader import StreamSpec, micro_batch_loader
 from trainer.metrics import MetricsLog
 from trainer.model import Transformer, padded_vocab
 from trainer.objective import masked_mean_loss
 from trainer.optim import build_optimizer, build_schedule
-from trainer.validation import ValidationSet, build_validation_set, evaluate
+from trainer.transfer import freeze, transfer
+from trainer.validation import ValidationSet, evaluate, nca_validation_set, text_validation_set
 
 CONFIG_NAME = "config.json"
 RUNTIME_FIELDS = {"data": ("train", "validation", "cache_dir", "loader_workers"),
@@ -79,6 +80,18 @@ def code_version() -> dict:
     return {"ncaforge": generator.__version__, "git_commit": lineage.git_commit, "git_dirty": lineage.git_dirty}
 
 
+def evaluation_line(record: dict) -> str:
+    """One line for the console: the validation loss and what to compare it with."""
+    line = f"step {record['step']}: validation loss {record['loss']:.4f}, perplexity {record['perplexity']:.2f}"
+    if "baselines" in record:
+        baselines = record["baselines"]
+        line += (f" (in-context unigram {baselines['in_context_unigram']['loss']:.4f}, "
+                 f"unigram {baselines['unigram']['loss']:.4f})")
+    if "bits_per_byte" in record:
+        line += f", {record['bits_per_byte']:.3f} bits per byte"
+    return line
+
+
 class Trainer:
     """The state of one rank's run."""
 
@@ -94,6 +107,8 @@ class Trainer:
         self.global_batch = config.train.micro_batch * config.train.grad_accum * process.world
         self.model = Transformer(config.model, self.vocab_size)
         self.model.init_weights(torch.Generator().manual_seed(config.train.seed))
+        self.transfer = transfer(self.model, config.transfer) if config.transfer.init_from and not checkpoint else None
+        self.frozen = freeze(self.model, config.transfer)
         self.model.to(process.device)
         self.ddp = DistributedDataParallel(self.model) if process.world > 1 else self.model
         self.optimizer = build_optimizer(self.model, config.optim)
@@ -115,7 +130,8 @@ class Trainer:
         return {"stage": self.config.stage, "config": self.config.to_dict(), "identity": run_identity(self.config),
                 "vocab_size": self.vocab_size, "padded_vocab": padded_vocab(self.vocab_size, self.config.model.vocab_multiple),
                 "data": self.plan.describe(), "world": self.process.world, "global_batch": self.global_batch,
-                "code": self.code, "parameters": self.model.parameter_count()}
+                "code": self.code, "parameters": self.model.parameter_count(),
+                "transfer": self.transfer, "frozen": self.frozen}
 
     def _restore(self, folder: str, meta: dict) -> None:
         difference = first_difference(meta["identity"], run_identity(self.config))
@@ -131,6 +147,7 @@ class Trainer:
             raise CheckpointError(f"{folder} used a global batch of {meta['global_batch']} rows, this job "
                                   f"{self.global_batch} ({self.process.world} ranks): resume with the same "
                                   f"micro_batch x grad_accum x ranks")
+        self.transfer = meta.get("transfer")
         states = load_states(folder)
         self.model.load_state_dict(states["model.pt"])
         self.optimizer.load_state_dict(states["optimizer.pt"])
@@ -148,9 +165,11 @@ class Trainer:
     def _validation_set(self) -> ValidationSet:
         tokens = self.config.model.context + 1
         samples = read_rows(self.plan.validation, self.plan.validation_rows, tokens)
-        unigram = unigram_distribution(unigram_rows(self.plan, tokens), self.vocab_size)
         origin = f"{self.plan.validation.id} rows {self.plan.validation_rows[0]}..{self.plan.validation_rows[1] - 1}"
-        return build_validation_set(samples, unigram, self.plan.train.tokens_per_frame, origin)
+        if self.config.stage == "language":
+            return text_validation_set(samples, self.plan.validation.bytes_per_token, origin)
+        unigram = unigram_distribution(unigram_rows(self.plan, tokens), self.vocab_size)
+        return nca_validation_set(samples, unigram, self.plan.train.tokens_per_frame, origin)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -171,7 +190,7 @@ class Trainer:
             with synchronise:
                 with self._autocast():
                     logits = self.ddp(tokens[:, :-1])
-                loss = masked_mean_loss(logits, tokens[:, 1:], self.plan.train.tokens_per_frame)
+                loss = masked_mean_loss(logits, tokens[:, 1:], self.plan.train.masked_targets)
                 (loss / accumulation).backward()
             losses.append(float(loss.detach()))
         clip = self.config.optim.grad_clip or float("inf")
@@ -232,9 +251,7 @@ class Trainer:
             if self.step % train.eval_every == 0 or self.step == train.steps:
                 last_eval = self._evaluate()
                 if self.process.is_main:
-                    baselines = last_eval["baselines"]
-                    bar.write(f"step {self.step}: validation loss {last_eval['loss']:.4f} (in-context unigram "
-                              f"{baselines['in_context_unigram']['loss']:.4f}, unigram {baselines['unigram']['loss']:.4f})")
+                    bar.write(evaluation_line(last_eval))
             if self.step % train.checkpoint_every == 0 or self.step == train.steps:
                 self._checkpoint()
             if self.step % train.log_every == 0:

@@ -1,9 +1,14 @@
-"""Validation on held-out rules: loss, perplexity and loss per frame, beside both baselines.
+"""Validation: loss and perplexity on held-out rows, and what they mean for each kind of data.
 
 The same rows every time (the first eval_rows of the validation range), split across
-ranks by stride; sums of losses per frame are all-reduced, so the numbers do not depend
-on the world size. The baselines (trainer.baselines) are computed once, on the same rows,
-when the run starts, and repeated in every evaluation record so each line stands alone.
+ranks by stride; sums of losses are all-reduced, so the numbers do not depend on the
+world size.
+
+- NCA rows (held-out rules) also give the loss per frame and, beside it, both baselines
+  of trainer.baselines, computed once on the same rows when the run starts and repeated
+  in every evaluation record so each line stands alone.
+- Text windows (held-out documents) also give bits per byte: the loss in bits spread over
+  the UTF-8 bytes the tokens stand for, comparable across tokenizers.
 """
 
 import contextlib
@@ -24,48 +29,60 @@ class ValidationSet:
 
     samples: torch.Tensor
     """(rows, context + 1) int64 tokens of every evaluation row (all ranks)."""
-    frames: torch.Tensor
-    """0-based frame of each target."""
-    frame_count: int
-    """Frames a sequence spans (targets included)."""
-    baselines: dict
-    """trainer.baselines.summarise_baselines on these rows."""
+    masked_targets: int
+    """Leading targets the loss ignores (the NCA first frame; 0 for text)."""
     origin: str
     """Where the rows come from, for the log."""
+    frames: torch.Tensor | None = None
+    """NCA: 0-based frame of each target."""
+    baselines: dict | None = None
+    """NCA: trainer.baselines.summarise_baselines on these rows."""
+    bytes_per_token: float | None = None
+    """Text: UTF-8 bytes per token of the validation split, for bits per byte."""
 
 
-def build_validation_set(samples: np.ndarray, unigram: np.ndarray, tokens_per_frame: int, origin: str) -> ValidationSet:
+def nca_validation_set(samples: np.ndarray, unigram: np.ndarray, tokens_per_frame: int, origin: str) -> ValidationSet:
     length = samples.shape[1] - 1
     frames = target_frames(length, tokens_per_frame)
-    frame_count = int(frames.max()) + 1
-    baselines = summarise_baselines(samples, unigram, target_mask(length, tokens_per_frame).numpy(), frames.numpy(),
-                                    frame_count)
-    return ValidationSet(torch.from_numpy(samples.astype(np.int64)), frames, frame_count, baselines, origin)
+    mask = target_mask(length, tokens_per_frame - 1).numpy()
+    baselines = summarise_baselines(samples, unigram, mask, frames.numpy(), int(frames.max()) + 1)
+    return ValidationSet(torch.from_numpy(samples.astype(np.int64)), tokens_per_frame - 1, origin, frames, baselines)
+
+
+def text_validation_set(samples: np.ndarray, bytes_per_token: float, origin: str) -> ValidationSet:
+    return ValidationSet(torch.from_numpy(samples.astype(np.int64)), 0, origin, bytes_per_token=bytes_per_token)
 
 
 @torch.no_grad()
 def evaluate(model, validation: ValidationSet, micro_batch: int, device: torch.device, rank: int, world: int) -> dict:
-    """Loss, perplexity and per-frame loss (frames 2.., 1-based) of `model` on the validation rows."""
+    """Loss and perplexity of `model` on the validation rows, with per-frame loss (NCA) or bits per byte (text)."""
     was_training = model.training
     model.eval()
-    frame_sums = torch.zeros(validation.frame_count, dtype=torch.float64)
-    frame_counts = torch.zeros(validation.frame_count, dtype=torch.float64)
-    mine = validation.samples[rank::world]
+    length = validation.samples.shape[1] - 1
+    frames = validation.frames if validation.frames is not None else torch.zeros(length, dtype=torch.long)
+    frame_count = int(frames.max()) + 1
+    counted = target_mask(length, validation.masked_targets)
+    sums = torch.zeros(frame_count, dtype=torch.float64)  # per frame (one bin for text), counted targets only
+    counts = torch.zeros(frame_count, dtype=torch.float64)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    mine = validation.samples[rank::world]
     for first in range(0, len(mine), micro_batch):
         batch = mine[first:first + micro_batch].to(device)
         with autocast:
             logits = model(batch[:, :-1])
         losses = token_losses(logits, batch[:, 1:]).double().cpu()
-        frame_sums.index_add_(0, validation.frames, losses.sum(0))
-        frame_counts.index_add_(0, validation.frames, torch.full_like(validation.frames, len(batch), dtype=torch.float64))
+        sums.index_add_(0, frames[counted], losses[:, counted].sum(0))
+        counts.index_add_(0, frames[counted], torch.full((int(counted.sum()),), float(len(batch)), dtype=torch.float64))
     if world > 1:
-        totals = torch.stack([frame_sums, frame_counts]).to(device)
+        totals = torch.stack([sums, counts]).to(device)
         dist.all_reduce(totals)
-        frame_sums, frame_counts = totals.cpu()[0], totals.cpu()[1]
+        sums, counts = totals.cpu()[0], totals.cpu()[1]
     model.train(was_training)
-    counted = slice(1, None)  # the first frame is context only
-    loss = float(frame_sums[counted].sum() / frame_counts[counted].sum())
-    per_frame = (frame_sums[counted] / frame_counts[counted].clamp(min=1)).tolist()
-    return {"loss": loss, "perplexity": math.exp(loss), "per_frame": per_frame, "rows": len(validation.samples),
-            "baselines": validation.baselines}
+    loss = float(sums.sum() / counts.sum())
+    result = {"loss": loss, "perplexity": math.exp(loss), "rows": len(validation.samples)}
+    if validation.frames is not None:
+        result["per_frame"] = (sums / counts.clamp(min=1))[1:].tolist()  # frame 1 is context only
+        result["baselines"] = validation.baselines
+    if validation.bytes_per_token:
+        result["bits_per_byte"] = loss / math.log(2) / validation.bytes_per_token
+    return result
