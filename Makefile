@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BENCH_ENV) $(PY) -m bench.pipeline
 	$(PY) -m bench.service
 	$(BENCH_ENV) $(PY) -m bench.trainer
+	$(PY) -m bench.tokenize
 
 shards: $(STAMP)
 	$(PY) -m generator.pipeline --band '$(BAND)' --seed '$(SEED)' --out '$(OUT)' $(SIZE) \

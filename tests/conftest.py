@@ -1,5 +1,5 @@
-"""Shared test setup: one torch thread (tests are small), a free port. The packages come from the
-editable install that make setup does; nothing here touches sys.path."""
+"""Shared test setup: one torch thread (tests are small), a free port. The packages are imported
+from the editable install that make setup does."""
 
 import os
 import socket
