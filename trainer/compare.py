@@ -17,7 +17,8 @@ or below the target at its first evaluation is read as reaching it there, the ea
 its log shows, so its speed-up is a lower bound (infinite when that evaluation is at 0 tokens).
 
 Prints one aligned row per run, and draws every run's validation curve against stage tokens
-into one PNG (perplexity on a log scale: it starts near the vocabulary size), the target dashed.
+into one PNG (perplexity on a log scale: it starts near the vocabulary size), the target dashed
+and each run's crossing of it marked.
 """
 
 import argparse
@@ -127,6 +128,12 @@ def format_value(value: float, metric: str) -> str:
     return f"{value:,.2f}" if metric == "perplexity" else f"{value:.4f}"
 
 
+def speed_up_text(value: float | None) -> str:
+    if value is None:
+        return "never reached"
+    return "inf" if math.isinf(value) else f"{value:.2f}x"
+
+
 def format_table(results: list, metric: str) -> str:
     """The comparison as aligned text: one row per run, then what the target was."""
     reference = results[0]
@@ -137,14 +144,12 @@ def format_table(results: list, metric: str) -> str:
     for result in results:
         relative = result.final["perplexity"] / reference.final["perplexity"] - 1
         bits = result.final.get("bits_per_byte")
-        if result.speed_up is None:
-            speed = "never reached"
-        else:
-            speed = "inf" if math.isinf(result.speed_up) else f"{result.speed_up:.2f}x"
+        bits_cells = ["-" if bits is None else f"{bits:.4f}"] if with_bits else []
+        reached = result.tokens_to_target
         rows.append([result.name, str(len(result.evaluations)), f"{result.final['tokens']:,}",
-                     f"{result.final['perplexity']:,.2f}", *([f"{bits:.4f}" if bits else "-"] if with_bits else []),
-                     "-" if result is reference else f"{relative:+.1%}",
-                     "-" if result.tokens_to_target is None else f"{result.tokens_to_target:,.0f}", speed])
+                     f"{result.final['perplexity']:,.2f}", *bits_cells,
+                     "-" if result is reference else f"{relative:+.1%}", "-" if reached is None else f"{reached:,.0f}",
+                     speed_up_text(result.speed_up)])
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
                        for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
@@ -155,7 +160,8 @@ def format_table(results: list, metric: str) -> str:
 
 
 def draw_curves(results: list, metric: str, out: str) -> str:
-    """Every run's validation curve against stage tokens, the target dashed, into the PNG `out` (atomically)."""
+    """Every run's validation curve against stage tokens, the target dashed and each crossing marked,
+    into the PNG `out` (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,7 +171,10 @@ def draw_curves(results: list, metric: str, out: str) -> str:
     figure, axis = plt.subplots(figsize=(8, 5))
     target = results[0].curve.values[-1]
     for result in results:
-        axis.plot(result.curve.tokens, result.curve.values, "o-", markersize=3, label=result.name)
+        line, = axis.plot(result.curve.tokens, result.curve.values, "o-", markersize=3,
+                          label=f"{result.name} ({speed_up_text(result.speed_up)})")
+        if result.tokens_to_target is not None:
+            axis.plot([result.tokens_to_target], [target], "x", color=line.get_color(), markersize=9)
     axis.axhline(target, color="black", linestyle="--", linewidth=1,
                  label=f"target: {results[0].name}'s final {metric} {format_value(target, metric)}")
     if metric == "perplexity":

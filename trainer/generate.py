@@ -66,26 +66,6 @@ def continue_prompt(checkpoint: LoadedCheckpoint, prompt: str, max_tokens: int =
     return prompt + tokenizer.decode(continuation)
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (greedy) or more")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (every token) or more")
-    return value
-
-
 def main(argv=None) -> int:
     from generator.arguments import OneLineParser, positive_int
 
@@ -94,12 +74,16 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="a language checkpoint folder RUN/step-NNNNNNNN")
     parser.add_argument("--prompt", default="", help="text to continue (default: the start of a document)")
     parser.add_argument("--tokens", type=positive_int, default=200, help="most tokens to generate (default 200)")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.8,
+    parser.add_argument("--temperature", type=float, default=0.8,
                         help="softmax temperature; 0 always takes the most likely token (default 0.8)")
-    parser.add_argument("--top-k", type=non_negative_int, default=50,
+    parser.add_argument("--top-k", type=int, default=50,
                         help="sample among the k most likely tokens; 0 among all (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling generator (default 0)")
     args = parser.parse_args(argv)
+    if not args.temperature >= 0:
+        parser.error(f"--temperature {args.temperature}: give 0 (always the most likely token) or more")
+    if args.top_k < 0:
+        parser.error(f"--top-k {args.top_k}: give 0 (every token) or more")
     try:
         text = continue_prompt(load_checkpoint(args.checkpoint), args.prompt, args.tokens, args.temperature,
                                args.top_k, args.seed)
