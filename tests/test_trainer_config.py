@@ -17,7 +17,7 @@ RECIPES = sorted(name.removesuffix(".toml") for name in os.listdir(RECIPES_DIR) 
 def test_every_shipped_recipe_loads_and_validates(recipe):
     config = resolve_config(recipe, [("data.train", "somewhere")])
     assert config.model.d_model % config.model.heads == 0
-    assert config.stage == "nca"
+    assert config.stage == ("language" if recipe.endswith("-language") else "nca")
 
 
 def test_paper_recipe_is_the_papers_model_and_nca_stage():
@@ -60,7 +60,7 @@ def test_recipe_file_with_unknown_key_or_wrong_type(tmp_path):
     bad.write_text('[optim]\nlearning_rate = 1.0\n')
     with pytest.raises(TrainConfigError, match="unknown key optim.learning_rate"):
         resolve_config(str(bad), [("data.train", "d")])
-    with pytest.raises(TrainConfigError, match="recipe 'nope' not found: use one of paper-1.6b, tiny-cpu"):
+    with pytest.raises(TrainConfigError, match="recipe 'nope' not found: use one of paper-1.6b, paper-1.6b-language, tiny-cpu, tiny-cpu-language"):
         resolve_config("nope", [])
 
 

@@ -227,10 +227,6 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @property
-    def global_batch_per_rank(self) -> int:
-        return self.train.micro_batch * self.train.grad_accum
-
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(RunConfig) if dataclasses.is_dataclass(f.type)}
 """Section name -> its dataclass; the remaining top-level fields (stage) are plain values."""
@@ -337,18 +333,3 @@ def apply_overrides(document: dict, overrides: list) -> dict:
 def resolve_config(recipe: str, overrides: list) -> RunConfig:
     """Recipe + overrides -> a validated RunConfig."""
     return config_from_dict(apply_overrides(load_recipe(recipe), overrides)).validate()
-
-
-def field_docs(cls) -> dict:
-    """name -> the docstring under each field (for --help), read from the source."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for node, following in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(following.value.value).split())
-    return docs
-

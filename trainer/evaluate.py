@@ -26,24 +26,12 @@ import sys
 
 import torch
 
-from trainer.baselines import unigram_distribution
 from trainer.checkpoint import CheckpointError
 from trainer.config import RunConfig, TrainConfigError
-from trainer.data_plan import DataPlan, plan_data, read_rows, unigram_rows
+from trainer.data_plan import plan_data
 from trainer.loading import LoadedCheckpoint, load_checkpoint
 from trainer.sources import DataError, is_corpus
-from trainer.validation import ValidationSet, evaluate, nca_validation_set, text_validation_set
-
-
-def validation_set(config: RunConfig, plan: DataPlan) -> ValidationSet:
-    """The evaluation rows of a plan, as the trainer builds them for its stage."""
-    tokens = config.model.context + 1
-    samples = read_rows(plan.validation, plan.validation_rows, tokens)
-    origin = f"{plan.validation.id} rows {plan.validation_rows[0]}..{plan.validation_rows[1] - 1}"
-    if config.stage == "language":
-        return text_validation_set(samples, plan.validation.bytes_per_token, origin)
-    unigram = unigram_distribution(unigram_rows(plan, tokens), plan.train.vocab_size)
-    return nca_validation_set(samples, unigram, plan.train.tokens_per_frame, origin)
+from trainer.validation import evaluate, validation_set
 
 
 def evaluation_config(checkpoint: LoadedCheckpoint, data: str = "", rows: int | None = None) -> RunConfig:

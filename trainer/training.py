@@ -23,11 +23,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 import generator
-from trainer.baselines import unigram_distribution
 from trainer.checkpoint import (CheckpointError, checkpoint_steps, latest_checkpoint, load_states,
                                 remove_partial_checkpoints, save_checkpoint)
 from trainer.config import RunConfig
-from trainer.data_plan import plan_data, read_rows, unigram_rows
+from trainer.data_plan import plan_data
 from trainer.distributed import Process, barrier, mean_across_ranks
 from trainer.loader import StreamSpec, micro_batch_loader
 from trainer.metrics import MetricsLog
@@ -35,7 +34,7 @@ from trainer.model import Transformer, padded_vocab
 from trainer.objective import masked_mean_loss
 from trainer.optim import build_optimizer, build_schedule
 from trainer.transfer import freeze, transfer
-from trainer.validation import ValidationSet, evaluate, nca_validation_set, text_validation_set
+from trainer.validation import evaluate, validation_set
 
 CONFIG_NAME = "config.json"
 RUNTIME_FIELDS = {"data": ("train", "validation", "cache_dir", "loader_workers"),
@@ -117,7 +116,7 @@ class Trainer:
         self.step = 0
         if checkpoint:
             self._restore(checkpoint, meta)
-        self.validation = self._validation_set()
+        self.validation = validation_set(config, self.plan)
         if process.is_main:
             os.makedirs(self.run_dir, exist_ok=True)
             remove_partial_checkpoints(self.run_dir)
@@ -161,15 +160,6 @@ class Trainer:
                 "state.pt": {"schedule": self.schedule.state_dict(), "rng": {"torch": torch.get_rng_state()},
                              "data": {"step": self.step, "samples": samples,
                                       "epoch": samples / self.plan.train_row_count}}}
-
-    def _validation_set(self) -> ValidationSet:
-        tokens = self.config.model.context + 1
-        samples = read_rows(self.plan.validation, self.plan.validation_rows, tokens)
-        origin = f"{self.plan.validation.id} rows {self.plan.validation_rows[0]}..{self.plan.validation_rows[1] - 1}"
-        if self.config.stage == "language":
-            return text_validation_set(samples, self.plan.validation.bytes_per_token, origin)
-        unigram = unigram_distribution(unigram_rows(self.plan, tokens), self.vocab_size)
-        return nca_validation_set(samples, unigram, self.plan.train.tokens_per_frame, origin)
 
     # --- the loop ---------------------------------------------------------------------------
 

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from trainer.baselines import summarise_baselines
+from trainer.baselines import summarise_baselines, unigram_distribution
+from trainer.config import RunConfig
+from trainer.data_plan import DataPlan, read_rows, unigram_rows
 from trainer.objective import target_frames, target_mask, token_losses
 
 
@@ -51,6 +53,17 @@ def nca_validation_set(samples: np.ndarray, unigram: np.ndarray, tokens_per_fram
 
 def text_validation_set(samples: np.ndarray, bytes_per_token: float, origin: str) -> ValidationSet:
     return ValidationSet(torch.from_numpy(samples.astype(np.int64)), 0, origin, bytes_per_token=bytes_per_token)
+
+
+def validation_set(config: RunConfig, plan: DataPlan) -> ValidationSet:
+    """The evaluation rows of a plan, with what its stage reports beside the loss."""
+    tokens = config.model.context + 1
+    samples = read_rows(plan.validation, plan.validation_rows, tokens)
+    origin = f"{plan.validation.id} rows {plan.validation_rows[0]}..{plan.validation_rows[1] - 1}"
+    if config.stage == "language":
+        return text_validation_set(samples, plan.validation.bytes_per_token, origin)
+    unigram = unigram_distribution(unigram_rows(plan, tokens), plan.train.vocab_size)
+    return nca_validation_set(samples, unigram, plan.train.tokens_per_frame, origin)
 
 
 @torch.no_grad()
