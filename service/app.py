@@ -25,8 +25,9 @@ log = logging.getLogger("ncaforge.catalog")
 
 DESCRIPTION = """\
 Query, inspect and stream ncaforge datasets (random neural cellular automata token
-sequences in Arrow IPC shards). Only finished datasets (manifest written) are listed;
-the shard folder is rescanned on every request and never written. Shard bytes carry
+sequences in Arrow IPC shards) and prepared token corpora (train.bin, validation.bin),
+told apart by `kind`. Only finished ones (manifest written) are listed; the shard folder
+is rescanned on every request and never written. Shard and corpus file bytes carry
 their sha256 as a strong ETag and support single Range requests.
 """
 

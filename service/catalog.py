@@ -2,9 +2,11 @@
 
 A dataset is a real folder directly under the shard folder, named like a dataset id,
 whose manifest.json exists and parses as a `generator.format.Manifest` (known format
-name and version, every field valid). The pipeline writes the manifest last and
-atomically, so a dataset being written (shards and a .progress journal, no manifest)
-is simply not there yet, and appears on the first request after its manifest does.
+name and version, every field valid), or as a token corpus's `CorpusManifest`
+(service.corpora): both kinds are listed, looked up and served alike. The pipeline and
+`prepare` write the manifest last and atomically, so a dataset being written (shards and
+a .progress journal, no manifest) is simply not there yet, and appears on the first
+request after its manifest does.
 
 A manifest that does not parse is left out of the catalog and logged at WARNING on
 the "ncaforge.catalog" logger with the ManifestError's one line, once per version of
@@ -22,9 +24,11 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from typing import ClassVar
 
 from generator.config import DatasetConfig
-from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, SHARD_NAME_PATTERN, Manifest, ManifestError, ShardRecord, parse_manifest
+from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, Manifest, ManifestError, ShardRecord, parse_manifest
+from service.corpora import NCA_KIND, Corpus, parse_corpus_manifest
 from service.paths import is_direct_child_folder, open_inside, real_root, resolve_inside
 
 log = logging.getLogger("ncaforge.catalog")
@@ -41,8 +45,9 @@ class FileUnreadable(Exception):
 
 @dataclass(frozen=True)
 class Dataset:
-    """One finished dataset: its folder and its parsed manifest."""
+    """One finished NCA dataset: its folder and its parsed manifest."""
 
+    kind: ClassVar[str] = NCA_KIND
     id: str
     """The folder name, which is the id in every URL."""
     folder: str
@@ -77,8 +82,8 @@ class Dataset:
 class CacheEntry:
     key: tuple
     """(mtime_ns, size, inode) of the manifest version this entry was made from."""
-    dataset: Dataset | None
-    """The dataset, or None when that manifest version was refused (and logged)."""
+    dataset: Dataset | Corpus | None
+    """The dataset or corpus, or None when that manifest version was refused (and logged)."""
 
 
 def dataset_config(manifest: Manifest, where: str) -> DatasetConfig:
@@ -91,15 +96,15 @@ def dataset_config(manifest: Manifest, where: str) -> DatasetConfig:
 
 
 class Catalog:
-    """The datasets under one shard folder, discovered afresh on each call."""
+    """The datasets and token corpora under one shard folder, discovered afresh on each call."""
 
     def __init__(self, shards_dir: str):
         self.root = real_root(shards_dir)
         self._parsed = {}  # dataset id -> CacheEntry; replaced or changed under self._lock only
         self._lock = threading.Lock()
 
-    def datasets(self) -> list[Dataset]:
-        """Every finished dataset, sorted by id."""
+    def datasets(self) -> list[Dataset | Corpus]:
+        """Every finished dataset and corpus, sorted by id."""
         try:
             names = sorted(os.listdir(self.root))
         except OSError:
@@ -110,19 +115,29 @@ class Catalog:
             self._parsed = {name: entry for name in names if (entry := parsed.get(name)) is not None}
         return found
 
-    def dataset(self, dataset_id: str) -> Dataset:
+    def dataset(self, dataset_id: str) -> Dataset | Corpus:
         dataset = self._load(dataset_id)
         if dataset is None:
             raise NotFound(f"no dataset {dataset_id!r} in the catalog: GET /v1/datasets lists them")
         return dataset
 
-    def open_shard(self, dataset: Dataset, name: str):
-        """The shard file opened read-only; NotFound unless the manifest lists it and it lies inside."""
-        if not SHARD_NAME_PATTERN.fullmatch(name) or dataset.shard(name) is None:
+    def nca_dataset(self, dataset_id: str, what: str) -> Dataset:
+        """The NCA dataset `dataset_id`; NotFound, saying why, when it is a token corpus, which has no `what`."""
+        dataset = self.dataset(dataset_id)
+        if isinstance(dataset, Corpus):
+            raise NotFound(f"{dataset_id} is a token corpus: a token corpus has no {what}; download its files "
+                           f"(GET /v1/datasets/{dataset_id}/shards lists them)")
+        return dataset
+
+    def open_shard(self, dataset: Dataset | Corpus, name: str):
+        """A file the manifest lists (a shard, or a corpus's .bin file) opened read-only; NotFound unless
+        the manifest lists it and it lies inside. Listed names are plain names: the manifest models
+        (shard names) and service.corpora (corpus file names) refuse any other."""
+        if dataset.shard(name) is None:
             raise NotFound(f"dataset {dataset.id} has no shard {name!r}: GET /v1/datasets/{dataset.id}/shards lists them")
         return self.open_file(dataset, name)
 
-    def open_file(self, dataset: Dataset, name: str):
+    def open_file(self, dataset: Dataset | Corpus, name: str):
         """A file of the dataset, by a name the caller has already validated: NotFound when it is missing
         (or resolves outside the shard folder), FileUnreadable when it is there but cannot be read."""
         try:
@@ -133,8 +148,8 @@ class Catalog:
             raise NotFound(f"{name} of dataset {dataset.id} is missing")
         return file
 
-    def _load(self, dataset_id: str) -> Dataset | None:
-        """The dataset in folder `dataset_id`, from the cache while its manifest is unchanged."""
+    def _load(self, dataset_id: str) -> Dataset | Corpus | None:
+        """The dataset or corpus in folder `dataset_id`, from the cache while its manifest is unchanged."""
         if not DATASET_ID_PATTERN.fullmatch(dataset_id):
             return None
         folder = os.path.join(self.root, dataset_id)
@@ -168,8 +183,10 @@ class Catalog:
             with file:
                 opened = os.fstat(file.fileno())  # the key of the bytes actually read, should it change meanwhile
                 data = file.read()
-            manifest = parse_manifest(data, where)
-            config = dataset_config(manifest, where)
+            corpus = parse_corpus_manifest(data, where)
+            if corpus is None:
+                manifest = parse_manifest(data, where)
+                config = dataset_config(manifest, where)
         except OSError as error:
             log.warning("dataset %s is left out of the catalog: %s cannot be read (%s)", dataset_id, where, error.strerror)
             return CacheEntry(key, None)
@@ -177,4 +194,6 @@ class Catalog:
             log.warning("dataset %s is left out of the catalog: %s", dataset_id, error)
             return CacheEntry(key, None)
         opened_key = (opened.st_mtime_ns, opened.st_size, opened.st_ino)
+        if corpus is not None:
+            return CacheEntry(opened_key, Corpus(dataset_id, folder, corpus))
         return CacheEntry(opened_key, Dataset(dataset_id, folder, manifest, config, manifest.row_starts()))

@@ -3,6 +3,12 @@
     from service.client import CatalogClient
     catalog = CatalogClient("http://127.0.0.1:8000")
     paths = catalog.download_dataset("high-3000-8ec9d4e538f8")
+    folder = catalog.download_corpus("stdlib-5600000-0123456789ab")   # open_corpus(folder) reads it
+
+A token corpus downloads the same way, file by file, into CACHE/<id>/; each file's sha256 in
+the listing must also be the one its manifest records, and the manifest (checked against
+its ETag, the sha256 of its bytes) is written last, so the folder is a complete corpus
+folder only once every file in it is verified, as `prepare` leaves one.
 
 Shards download in Range pieces into CACHE/<id>/.partial-<name>. An interrupted
 download resumes from the partial file's size; If-Range pins every piece to the
@@ -32,8 +38,10 @@ import time
 
 import httpx
 
-from generator.format import DATASET_ID_PATTERN, SHARD_NAME_PATTERN
+from generator.atomic import write_bytes_atomically
+from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, SHARD_NAME_PATTERN, ManifestError
 from generator.shards import file_digest, file_sha256
+from service.corpora import CORPUS_FILE_NAMES, parse_corpus_manifest, split_files
 from service.settings import TOKEN_ENV
 
 PIECE_BYTES = 8 * 1024 * 1024
@@ -120,7 +128,7 @@ class CatalogClient:
     # --- metadata -------------------------------------------------------------------------
 
     def list_datasets(self, **filters) -> list:
-        """Every dataset matching the filters of GET /v1/datasets (band, min_ratio, max_ratio,
+        """Every dataset matching the filters of GET /v1/datasets (kind, band, min_ratio, max_ratio,
         generator_version, min_tokens), following the pages to the end."""
         return self._all_pages(f"{self.base_url}/v1/datasets", filters)
 
@@ -129,8 +137,19 @@ class CatalogClient:
         return self._get_json(f"{self.base_url}/v1/datasets/{self._checked_id(dataset_id)}")
 
     def shards(self, dataset_id: str) -> list:
-        """Every shard of the dataset: name, rows, bytes, sha256, ratio range, url."""
+        """Every shard of the dataset: name, rows, bytes, sha256, ratio range, url (a corpus's files:
+        name, split, tokens, bytes, sha256, url)."""
         return self._all_pages(f"{self.base_url}/v1/datasets/{self._checked_id(dataset_id)}/shards", {})
+
+    def manifest_bytes(self, dataset_id: str) -> bytes:
+        """The dataset's or corpus's manifest.json, byte for byte, checked against its ETag (its sha256)."""
+        url = f"{self.base_url}/v1/datasets/{self._checked_id(dataset_id)}/{MANIFEST_NAME}"
+        response = self._get(url)
+        actual = hashlib.sha256(response.content).hexdigest()
+        if response.headers.get("etag") != f'"{actual}"':
+            raise CatalogError(f"checksum mismatch for {dataset_id}/{MANIFEST_NAME}: its ETag is "
+                               f"{response.headers.get('etag')} but the bytes received hash to {actual[:16]}...: re-run")
+        return response.content
 
     # --- shard downloads --------------------------------------------------------------------
 
@@ -145,9 +164,38 @@ class CatalogClient:
             raise CatalogError(f"dataset {dataset_id} at {self.base_url} has no shard {name!r}")
         return self._download(dataset_id, shard, piece_bytes)
 
+    # --- token corpora -----------------------------------------------------------------------
+
+    def download_corpus(self, corpus_id: str, piece_bytes: int = PIECE_BYTES) -> str:
+        """Download (or find cached) a token corpus into CACHE/<id>/, its files verified against the listing
+        and the manifest, the manifest written last; return the folder (trainer.corpus.open_corpus opens it)."""
+        data = self.manifest_bytes(corpus_id)
+        try:
+            manifest = parse_corpus_manifest(data, f"{corpus_id}/{MANIFEST_NAME} at {self.base_url}")
+        except ManifestError as error:
+            raise CatalogError(str(error)) from None
+        if manifest is None:
+            raise CatalogError(f"{corpus_id} at {self.base_url} is not a token corpus: use download_dataset() "
+                               f"for NCA datasets (list_datasets(kind='token-corpus') lists corpora)")
+        listed = {item["name"]: item for item in self.shards(corpus_id)}
+        records = {record.file: record for record in split_files(manifest)}
+        for name, record in records.items():
+            item = listed.get(name)
+            if item is None or (item["sha256"], item["bytes"]) != (record.sha256, record.bytes):
+                raise CatalogError(f"the catalog at {self.base_url} lists {corpus_id}/{name} unlike its manifest "
+                                   f"(missing, or another sha256 or size): the corpus changed while being read; re-run")
+        for name in records:
+            self._download(corpus_id, listed[name], piece_bytes)
+        folder = os.path.join(self.cache_dir, corpus_id)
+        with shard_lock(folder, MANIFEST_NAME):  # after the files: a folder with a manifest is complete
+            path = os.path.join(folder, MANIFEST_NAME)
+            if not os.path.isfile(path) or file_sha256(path) != hashlib.sha256(data).hexdigest():
+                write_bytes_atomically(path, data)
+        return folder
+
     def _download(self, dataset_id: str, shard: dict, piece_bytes: int) -> str:
         name = shard["name"]
-        if not SHARD_NAME_PATTERN.fullmatch(name):
+        if not (SHARD_NAME_PATTERN.fullmatch(name) or name in CORPUS_FILE_NAMES):
             raise CatalogError(f"the catalog at {self.base_url} lists a shard named {name!r}, which is not a shard "
                                f"name: refusing to write it")
         folder = os.path.join(self.cache_dir, self._checked_id(dataset_id))
@@ -218,12 +266,16 @@ class CatalogClient:
                 return items
 
     def _get_json(self, url: str, params: dict | None = None):
+        return self._get(url, params).json()
+
+    def _get(self, url: str, params: dict | None = None) -> httpx.Response:
+        """The 200 answer to GET `url`, its body read, retried like every request."""
         def attempt():
             with self._request("GET", url, params=params, headers=self.headers) as response:
                 response.read()
                 if response.status_code != 200:
                     raise self._failure(response, f"GET {response.request.url}")
-                return response.json()
+                return response
 
         return self._retrying(attempt)
 

@@ -1,5 +1,8 @@
 """The metadata endpoints: which datasets exist, what each one is, and its shards.
 
+A token corpus is an entry like a dataset: listed with kind 'token-corpus', summarised
+by a CorpusSummary, its two token files listed where a dataset's shards are.
+
 Filters that FastAPI cannot check alone (a band name, min_ratio > max_ratio) answer
 422 in FastAPI's own validation format, so clients parse one error shape.
 """
@@ -10,9 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from generator.bands import CHOICES, parse_band
 from generator.errors import ConfigError
 from service.catalog import Catalog
+from service.corpora import Corpus, Kind
 from service.paging import LimitQuery, OffsetQuery, page
-from service.schemas import DatasetPage, DatasetSummary, ErrorDetail, ShardPage
-from service.views import dataset_item, dataset_matches, dataset_summary, shard_item, shard_overlaps
+from service.schemas import AnyShardPage, AnySummary, CorpusFilePage, DatasetPage, ErrorDetail, ShardPage
+from service.views import (corpus_file_item, corpus_summary, dataset_summary, entry_item, entry_matches, shard_item,
+                           shard_overlaps)
+from trainer.corpus.format import SPLITS
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -37,34 +43,44 @@ def check_ratio_range(min_ratio: float | None, max_ratio: float | None) -> None:
 @router.get("/datasets", name="dataset_list")
 def list_datasets(
     request: Request,
+    kind: Kind | None = Query(None, description="Only entries of this kind: 'nca-shards' (NCA datasets) or "
+                                                "'token-corpus' (prepared token corpora)."),
     band: str | None = Query(None, description=f"Only datasets made in this band: {CHOICES}. "
-                                               "Matched by bounds, so 'web' and '0.5-1' both find 'high' datasets."),
-    min_ratio: float = Query(0.0, ge=0, le=1, description="Only datasets whose band lies within "
-                             "[min_ratio, max_ratio]: band.lo >= min_ratio and band.hi <= max_ratio."),
-    max_ratio: float = Query(1.0, ge=0, le=1, description="Upper end of the ratio range (see min_ratio)."),
-    generator_version: str | None = Query(None, description="Only datasets made by this generator version, e.g. 0.1.0."),
-    min_tokens: int = Query(0, ge=0, description="Only datasets holding at least this many tokens."),
+                                               "Matched by bounds, so 'web' and '0.5-1' both find 'high' datasets. "
+                                               "A token corpus has no band: any band or ratio filter leaves corpora out."),
+    min_ratio: float | None = Query(None, ge=0, le=1, description="Only datasets whose band lies within "
+                                    "[min_ratio, max_ratio]: band.lo >= min_ratio and band.hi <= max_ratio (unset: 0)."),
+    max_ratio: float | None = Query(None, ge=0, le=1, description="Upper end of the ratio range (see min_ratio; unset: 1)."),
+    generator_version: str | None = Query(None, description="Only entries made by this ncaforge version, e.g. 0.1.0 "
+                                                            "(for a corpus, the version that prepared it)."),
+    min_tokens: int = Query(0, ge=0, description="Only entries holding at least this many tokens."),
     offset: int = OffsetQuery,
     limit: int = LimitQuery,
     datasets: Catalog = Depends(catalog),
 ) -> DatasetPage:
-    """Finished datasets (manifest written), sorted by id, filtered, one page at a time.
-    A dataset still being written is not listed; one that appears shows up on the next request."""
+    """Finished datasets and token corpora (manifest written), sorted by id, filtered, one page at a time;
+    each item's `kind` says which. One still being written is not listed; one that appears shows up on
+    the next request."""
     check_ratio_range(min_ratio, max_ratio)
     try:
         wanted_band = parse_band(band) if band is not None else None
     except ConfigError as error:
         raise unprocessable("band", str(error)) from None
-    found = [d for d in datasets.datasets() if dataset_matches(d, wanted_band, min_ratio, max_ratio, generator_version, min_tokens)]
-    return page(DatasetPage, found, offset, limit, request, lambda dataset: dataset_item(request, dataset))
+    found = [entry for entry in datasets.datasets()
+             if entry_matches(entry, kind, wanted_band, min_ratio, max_ratio, generator_version, min_tokens)]
+    return page(DatasetPage, found, offset, limit, request, lambda entry: entry_item(request, entry))
 
 
 @router.get("/datasets/{dataset_id}", name="dataset_summary", responses=NOT_FOUND)
-def get_dataset(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> DatasetSummary:
-    """The manifest summary: band, lineage (generator version, git commit, dirty tree), config, seed scheme,
-    complexity definition, totals, acceptance statistics with the candidate-ratio histogram as numbers
-    (acceptance.histogram.edges and counts), format, environment, and links to the shards, histogram and rows."""
-    return dataset_summary(request, datasets.dataset(dataset_id))
+def get_dataset(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> AnySummary:
+    """The manifest summary of an NCA dataset (kind 'nca-shards'): band, lineage (generator version, git commit,
+    dirty tree), config, seed scheme, complexity definition, totals, acceptance statistics with the
+    candidate-ratio histogram as numbers (acceptance.histogram.edges and counts), format, environment, and links
+    to the shards, manifest, histogram and rows. Of a token corpus (kind 'token-corpus'): its format, source,
+    tokenizer, validation rule, prepare config, totals and links to its files and manifest."""
+    entry = datasets.dataset(dataset_id)
+    summarise = corpus_summary if isinstance(entry, Corpus) else dataset_summary
+    return AnySummary(summarise(request, entry))
 
 
 @router.get("/datasets/{dataset_id}/shards", name="shard_list", responses=NOT_FOUND)
@@ -77,10 +93,17 @@ def list_shards(
     offset: int = OffsetQuery,
     limit: int = LimitQuery,
     datasets: Catalog = Depends(catalog),
-) -> ShardPage:
+) -> AnyShardPage:
     """The dataset's shards in manifest order: name, rows, first_row (global index of its first row),
-    tokens, bytes, sha256, ratio range, candidate rule-id range and download URL."""
+    tokens, bytes, sha256, ratio range, candidate rule-id range and download URL. For a token corpus, its
+    files train.bin and validation.bin: name, split, documents, tokens, bytes, sha256 and download URL
+    (they have no ratios, so a ratio range lists none)."""
     check_ratio_range(min_ratio, max_ratio)
-    dataset = datasets.dataset(dataset_id)
-    positions = [i for i, entry in enumerate(dataset.shards) if shard_overlaps(entry, min_ratio, max_ratio)]
-    return page(ShardPage, positions, offset, limit, request, lambda position: shard_item(request, dataset, position))
+    entry = datasets.dataset(dataset_id)
+    if isinstance(entry, Corpus):
+        splits = list(SPLITS) if min_ratio is None and max_ratio is None else []
+        return AnyShardPage(page(CorpusFilePage, splits, offset, limit, request,
+                                 lambda split: corpus_file_item(request, entry, split)))
+    positions = [i for i, shard in enumerate(entry.shards) if shard_overlaps(shard, min_ratio, max_ratio)]
+    return AnyShardPage(page(ShardPage, positions, offset, limit, request,
+                             lambda position: shard_item(request, entry, position)))

@@ -3,16 +3,23 @@
 Every JSON endpoint declares one of these as its response model, so /openapi.json
 publishes a named schema for each answer and a client can generate types from it.
 Manifest sections (format, lineage, totals, acceptance, environment) reuse the
-manifest's own models from generator.format: the summary is the manifest, reorganised,
-and the format module stays the one place a field is defined.
+manifest's own models from generator.format, and a token corpus's those of
+trainer.corpus.format: a summary is the manifest, reorganised, and the format modules
+stay the one place a field is defined. Where an answer is one of two kinds (an NCA
+dataset or a token corpus), its document carries `kind`, and the endpoint declares a
+named union of both (a RootModel), so /openapi.json still names one schema per answer.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from generator.bands import Band
-from generator.format import Acceptance, Environment, FormatRecord, GeneratorLineage, ShardRecord, Totals
+from generator.format import Acceptance, Environment, FormatRecord, GeneratorLineage, Manifest, ShardRecord, Totals
+from trainer.corpus.format import (CorpusFormat, CorpusManifest, PrepareConfig, SourceRecord, TokenizerRecord,
+                                   ValidationRecord)
+
+KIND_DESCRIPTION = "What the entry holds: 'nca-shards' (NCA sequences in Arrow shards) or 'token-corpus'."
 
 
 class ApiModel(BaseModel):
@@ -34,6 +41,7 @@ class ErrorDetail(ApiModel):
 class DatasetLinks(ApiModel):
     self: str = Field(description="This dataset's summary.")
     shards: str = Field(description="Its shard list.")
+    manifest: str = Field(description="Its manifest.json, byte for byte.")
     histogram: str = Field(description="Its candidate-ratio histogram (PNG).")
     rows: str = Field(description="URL template of one row: replace {index} with a global row index.")
     first_row: str | None = Field(description="Row 0 as JSON; null when the dataset has no rows.")
@@ -44,6 +52,7 @@ class DatasetItem(ApiModel):
     """One entry of the dataset list: enough to choose a dataset without fetching its summary."""
 
     id: str = Field(description="Dataset id, the dataset's folder name and its key in every URL.")
+    kind: Literal["nca-shards"] = Field("nca-shards", description=KIND_DESCRIPTION)
     band: Band = Field(description="Complexity band: rows have lo < gzip ratio < hi.")
     rows: int = Field(description="Sequences in the dataset.")
     tokens: int = Field(description="Tokens stored: rows x tokens per sequence.")
@@ -59,6 +68,7 @@ class DatasetSummary(ApiModel):
     """The manifest without its shard list (paged separately), with lineage and links."""
 
     id: str = Field(description="Dataset id (the folder name).")
+    kind: Literal["nca-shards"] = Field("nca-shards", description=KIND_DESCRIPTION)
     dataset_id: str = Field(description="The id the manifest records; equal to id.")
     band: Band = Field(description="Complexity band: rows have lo < gzip ratio < hi.")
     lineage: GeneratorLineage = Field(description="Which code made the dataset.")
@@ -96,12 +106,88 @@ class Page(ApiModel):
     links: PageLinks
 
 
+class CorpusLinks(ApiModel):
+    self: str = Field(description="This corpus's summary.")
+    shards: str = Field(description="Its files, train.bin and validation.bin.")
+    manifest: str = Field(description="Its manifest.json, byte for byte: with the files, a complete corpus folder.")
+
+
+class CorpusItem(ApiModel):
+    """One token corpus in the dataset list: enough to choose it without fetching its summary."""
+
+    id: str = Field(description="Corpus id, the corpus's folder name and its key in every URL.")
+    kind: Literal["token-corpus"] = Field("token-corpus", description=KIND_DESCRIPTION)
+    documents: int = Field(description="Documents in both splits.")
+    tokens: int = Field(description="Tokens stored in both splits, one end-of-text token per document included.")
+    shards: int = Field(description="Token files (train.bin, validation.bin); served where a dataset's shards are.")
+    bytes: int = Field(description="Bytes of the token files.")
+    tokenizer: str = Field(description="Tokenizer name (gpt2).")
+    source: str = Field(description="Kind of source the documents came from (text, jsonl, jsonl.zst, parquet, stdlib).")
+    ncaforge: str = Field(description="ncaforge version that prepared it.")
+    links: CorpusLinks
+
+
+class CorpusTotals(ApiModel):
+    documents: int = Field(description="Documents in both splits.")
+    tokens: int = Field(description="Tokens in both splits.")
+    text_bytes: int = Field(description="UTF-8 bytes of the documents' text.")
+    files: int = Field(description="Token files.")
+    bytes: int = Field(description="Bytes of the token files.")
+
+
+class CorpusSummary(ApiModel):
+    """A token corpus's manifest without its file records (listed by the shards endpoint), with totals and links."""
+
+    id: str = Field(description="Corpus id (the folder name).")
+    kind: Literal["token-corpus"] = Field("token-corpus", description=KIND_DESCRIPTION)
+    corpus_id: str = Field(description="The id the manifest records; equal to id.")
+    format: CorpusFormat
+    ncaforge: str = Field(description="ncaforge version that prepared it.")
+    source: SourceRecord
+    tokenizer: TokenizerRecord
+    validation: ValidationRecord
+    config: PrepareConfig
+    totals: CorpusTotals
+    links: CorpusLinks
+
+
+class CorpusFileItem(ApiModel):
+    """One token file of a corpus, in the shape of a shard item: name, bytes, sha256, url."""
+
+    name: str = Field(description="File name: train.bin or validation.bin.")
+    split: Literal["train", "validation"] = Field(description="The split the file holds.")
+    documents: int = Field(description="Documents in the split.")
+    tokens: int = Field(description="Tokens in the file (uint16, little-endian).")
+    text_bytes: int = Field(description="UTF-8 bytes of the documents' text (for bits per byte).")
+    bytes: int = Field(description="File size: 2 x tokens.")
+    sha256: str = Field(description="sha256 of the file's bytes, lowercase hex; its ETag.")
+    url: str = Field(description="Where to GET its bytes (Range supported).")
+
+
 class DatasetPage(Page):
-    items: list[DatasetItem] = Field(description="The datasets of this page, sorted by id.")
+    items: list[Annotated[DatasetItem | CorpusItem, Field(discriminator="kind")]] = Field(
+        description="The datasets and corpora of this page, sorted by id; `kind` tells them apart.")
 
 
 class ShardPage(Page):
     items: list[ShardItem] = Field(description="The shards of this page, in manifest order.")
+
+
+class CorpusFilePage(Page):
+    items: list[CorpusFileItem] = Field(description="The corpus's files of this page: train.bin, validation.bin.")
+
+
+class AnySummary(RootModel[Annotated[DatasetSummary | CorpusSummary, Field(discriminator="kind")]]):
+    """GET /v1/datasets/{id}: a DatasetSummary for NCA shards, a CorpusSummary for a token corpus (see `kind`)."""
+
+
+class AnyShardPage(RootModel[ShardPage | CorpusFilePage]):
+    """GET /v1/datasets/{id}/shards: a ShardPage for NCA shards, a CorpusFilePage for a token corpus's files."""
+
+
+class AnyManifest(RootModel[Manifest | CorpusManifest]):
+    """A manifest.json as written: a Manifest (format ncaforge-nca-shards) or a CorpusManifest
+    (format ncaforge-token-corpus)."""
 
 
 class RowRecord(ApiModel):

@@ -2,7 +2,8 @@
 
 The manifest is already the full record of a dataset; the views reorganise it for
 a reader (lineage together, totals together, the shard list on its own pages) and
-add links, so a client navigates by URL instead of assembling paths.
+add links, so a client navigates by URL instead of assembling paths. A token corpus
+gets its own documents (CorpusItem, CorpusSummary, CorpusFileItem) from its manifest.
 """
 
 from fastapi import Request
@@ -10,7 +11,9 @@ from fastapi import Request
 from generator.bands import Band
 from generator.format import ShardRecord
 from service.catalog import Dataset
-from service.schemas import DatasetItem, DatasetLinks, DatasetSummary, ShardItem
+from service.corpora import Corpus
+from service.schemas import (CorpusFileItem, CorpusItem, CorpusLinks, CorpusSummary, CorpusTotals, DatasetItem,
+                             DatasetLinks, DatasetSummary, ShardItem)
 
 SUMMARY_SECTIONS = ("format", "config", "seed_scheme", "complexity", "sharding", "totals", "acceptance", "environment")
 """Manifest sections the summary repeats as they are."""
@@ -26,6 +29,7 @@ def dataset_links(request: Request, dataset: Dataset) -> DatasetLinks:
     return DatasetLinks(
         self=summary,
         shards=url(request, "shard_list", dataset_id=dataset.id),
+        manifest=url(request, "manifest_json", dataset_id=dataset.id),
         histogram=url(request, "histogram_png", dataset_id=dataset.id),
         rows=summary + "/rows/{index}",
         first_row=url(request, "row_json", **first_row) if dataset.rows else None,
@@ -71,15 +75,62 @@ def shard_item(request: Request, dataset: Dataset, position: int) -> ShardItem:
                      url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
 
 
-def dataset_matches(dataset: Dataset, band: Band | None, min_ratio: float, max_ratio: float,
-                    generator_version: str | None, min_tokens: int) -> bool:
-    """The /v1/datasets filters: same band (by bounds, so aliases and LO-HI match names), band
-    inside [min_ratio, max_ratio], exact generator version, at least min_tokens tokens."""
-    manifest = dataset.manifest
+def corpus_links(request: Request, corpus: Corpus) -> CorpusLinks:
+    return CorpusLinks(self=url(request, "dataset_summary", dataset_id=corpus.id),
+                       shards=url(request, "shard_list", dataset_id=corpus.id),
+                       manifest=url(request, "manifest_json", dataset_id=corpus.id))
+
+
+def corpus_totals(corpus: Corpus) -> CorpusTotals:
+    files = corpus.files
+    return CorpusTotals(documents=sum(f.documents for f in files), tokens=corpus.tokens,
+                        text_bytes=sum(f.text_bytes for f in files), files=len(files), bytes=sum(f.bytes for f in files))
+
+
+def corpus_item(request: Request, corpus: Corpus) -> CorpusItem:
+    """A token corpus's entry of GET /v1/datasets."""
+    manifest, totals = corpus.manifest, corpus_totals(corpus)
+    return CorpusItem(id=corpus.id, documents=totals.documents, tokens=totals.tokens, shards=totals.files,
+                      bytes=totals.bytes, tokenizer=manifest.tokenizer.name, source=manifest.source.kind,
+                      ncaforge=manifest.ncaforge, links=corpus_links(request, corpus))
+
+
+def corpus_summary(request: Request, corpus: Corpus) -> CorpusSummary:
+    """GET /v1/datasets/{id} of a token corpus: its manifest without the file records, with totals and links."""
+    manifest = corpus.manifest
+    return CorpusSummary(id=corpus.id, corpus_id=manifest.corpus_id, format=manifest.format, ncaforge=manifest.ncaforge,
+                         source=manifest.source, tokenizer=manifest.tokenizer, validation=manifest.validation,
+                         config=manifest.config, totals=corpus_totals(corpus), links=corpus_links(request, corpus))
+
+
+def corpus_file_item(request: Request, corpus: Corpus, split: str) -> CorpusFileItem:
+    """One entry of GET /v1/datasets/{id}/shards for a token corpus."""
+    record = corpus.manifest.split(split)
+    return CorpusFileItem(name=record.file, split=split, documents=record.documents, tokens=record.tokens,
+                          text_bytes=record.text_bytes, bytes=record.bytes, sha256=record.sha256,
+                          url=url(request, "shard_bytes", dataset_id=corpus.id, name=record.file))
+
+
+def entry_item(request: Request, entry: Dataset | Corpus) -> DatasetItem | CorpusItem:
+    return corpus_item(request, entry) if isinstance(entry, Corpus) else dataset_item(request, entry)
+
+
+def entry_matches(entry: Dataset | Corpus, kind: str | None, band: Band | None, min_ratio: float | None,
+                  max_ratio: float | None, generator_version: str | None, min_tokens: int) -> bool:
+    """The /v1/datasets filters: the kind; same band (by bounds, so aliases and LO-HI match names), band
+    inside [min_ratio, max_ratio] (unset: [0, 1]), exact generator version, at least min_tokens tokens.
+    A token corpus has no band, so any band filter leaves it out; its version is the ncaforge that prepared it."""
+    if kind is not None and entry.kind != kind:
+        return False
+    if isinstance(entry, Corpus):
+        unbanded = band is None and min_ratio is None and max_ratio is None
+        version_matches = generator_version in (None, entry.manifest.ncaforge)
+        return unbanded and version_matches and entry.tokens >= min_tokens
+    manifest = entry.manifest
     lo, hi = manifest.band.lo, manifest.band.hi
     if band is not None and (abs(band.lo - lo) > 1e-9 or abs(band.hi - hi) > 1e-9):
         return False
-    if lo < min_ratio or hi > max_ratio:
+    if lo < (min_ratio or 0.0) or hi > (1.0 if max_ratio is None else max_ratio):
         return False
     if generator_version is not None and manifest.generator.version != generator_version:
         return False

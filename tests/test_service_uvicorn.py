@@ -1,5 +1,6 @@
 """The real server: `python -m service` under uvicorn on 127.0.0.1, real HTTP requests, loopback only."""
 
+import contextlib
 import hashlib
 import io
 import math
@@ -47,30 +48,40 @@ class RunningServer:
         return self.stdout.read_text().splitlines()
 
 
-@pytest.fixture(scope="module")
-def server(made, tmp_path_factory):
-    """A running `python -m service` over both datasets, stopped cleanly at the end of the module."""
+@contextlib.contextmanager
+def serving(shards_dir: Path, logs: Path):
+    """A running `python -m service` over `shards_dir` on 127.0.0.1, its output in files under `logs`,
+    stopped cleanly (and checked to have stopped so) on exit."""
     port = free_port()
-    logs = tmp_path_factory.mktemp("uvicorn")
     stdout, log = logs / "stdout.log", logs / "stderr.log"
     with open(stdout, "w") as out, open(log, "w") as err:
-        process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--shards", str(made.root)],
+        process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--shards", str(shards_dir)],
                                    cwd=ROOT, env=environment_without_token(), stdout=out, stderr=err)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        assert process.poll() is None, f"the server exited: {log.read_text()}"
-        assert time.monotonic() < deadline, f"no answer on {base_url} within {START_TIMEOUT} s: {log.read_text()}"
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield RunningServer(base_url, port, stdout)
-    process.terminate()
+    try:
+        while True:
+            assert process.poll() is None, f"the server exited: {log.read_text()}"
+            assert time.monotonic() < deadline, f"no answer on {base_url} within {START_TIMEOUT} s: {log.read_text()}"
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield RunningServer(base_url, port, stdout)
+    finally:
+        process.terminate()
+        status = process.wait(timeout=30)
     # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status says what stopped it
-    assert process.wait(timeout=30) in (0, -signal.SIGTERM), log.read_text()
+    assert status in (0, -signal.SIGTERM), log.read_text()
     assert "Finished server process" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(made, tmp_path_factory):
+    """A running `python -m service` over both datasets, stopped cleanly at the end of the module."""
+    with serving(made.root, tmp_path_factory.mktemp("uvicorn")) as running:
+        yield running
 
 
 def raw_get(port: int, target: str) -> bytes:
@@ -116,19 +127,25 @@ def download_after_barrier(base_url: str, cache_dir: str, dataset_id: str, barri
     results.put([(path, hashlib.sha256(Path(path).read_bytes()).hexdigest()) for path in paths])
 
 
-def test_two_processes_sharing_a_cache_download_each_shard_once(server, made, tmp_path):
+def two_ranks(target, *args) -> list:
+    """What target(*args, barrier, results) put in `results` in each of two spawned processes started
+    together (the barrier), as two trainer ranks on one machine would; both must exit cleanly."""
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
-    shard_gets = f'"GET /v1/datasets/{made.mid.id}/shards/part-'
-    before = sum(shard_gets in line for line in server.stdout_lines())
-    ranks = [context.Process(target=download_after_barrier, args=(server.base_url, str(tmp_path), made.mid.id,
-                                                                  barrier, results)) for _ in range(2)]
+    ranks = [context.Process(target=target, args=(*args, barrier, results)) for _ in range(2)]
     for rank in ranks:
         rank.start()
     got = [results.get(timeout=120) for _ in ranks]
     for rank in ranks:
         rank.join(timeout=30)
         assert rank.exitcode == 0
+    return got
+
+
+def test_two_processes_sharing_a_cache_download_each_shard_once(server, made, tmp_path):
+    shard_gets = f'"GET /v1/datasets/{made.mid.id}/shards/part-'
+    before = sum(shard_gets in line for line in server.stdout_lines())
+    got = two_ranks(download_after_barrier, server.base_url, str(tmp_path), made.mid.id)
     expected = [(str(tmp_path / made.mid.id / entry.name), entry.sha256) for entry in made.mid.manifest.shards]
     assert got == [expected, expected]
     one_download = sum(math.ceil(entry.bytes / SMALL_PIECE) for entry in made.mid.manifest.shards)
