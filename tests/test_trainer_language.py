@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from tests.service_datasets import made_datasets
-from tests.trainer_runs import MICRO_MODEL, assert_same_run, metrics, run_killed_then_resumed, run_trainer
+from tests.trainer_runs import (MICRO_MODEL, assert_same_run, catalog_server, metrics, run_killed_then_resumed,
+                                run_trainer)
 from trainer.checkpoint import CheckpointError
 from trainer.config import ModelConfig, TrainConfigError, TransferConfig
 from trainer.corpus import PrepareConfig, prepare_corpus
@@ -132,3 +133,21 @@ def test_bad_transfers_are_clear_errors(nca_checkpoint, corpus, tmp_path, tmp_pa
     missing = run_trainer(0, ["--data", str(tmp_path / "nothing"), *common, "--train.run_dir", str(tmp_path / "d")],
                           tmp_path / "d.log")
     assert missing.returncode == 2 and "is not a folder" in missing.stdout
+
+
+def test_a_corpus_served_by_the_catalog_trains_like_its_folder(corpus, tmp_path):
+    """Only the catalog URL: the corpus downloads verified into the cache and gives the same run."""
+    common = [*LANGUAGE, *MICRO_MODEL, "--train.steps", "2", "--train.eval_every", "2", "--train.eval_rows", "2"]
+    local = tmp_path / "local"
+    assert run_trainer(0, ["--data", corpus, *common, "--train.run_dir", str(local)], tmp_path / "a.log").returncode == 0
+    corpus_id = Path(corpus).name
+    with catalog_server(Path(corpus).parent, tmp_path / "catalog.log") as base_url:
+        served = run_trainer(0, ["--data", f"{base_url}/v1/datasets/{corpus_id}", "--data.cache_dir",
+                                 str(tmp_path / "cache"), *common, "--train.run_dir", str(tmp_path / "served")],
+                             tmp_path / "b.log")
+        nca_stage = run_trainer(0, ["--data", f"{base_url}/v1/datasets/{corpus_id}", *MICRO_MODEL,
+                                    "--train.run_dir", str(tmp_path / "c")], tmp_path / "c.log")
+    assert served.returncode == 0, served.stdout[-3000:]
+    assert (tmp_path / "cache" / corpus_id / "manifest.json").exists()
+    assert [r["loss"] for r in metrics(local, "train")] == [r["loss"] for r in metrics(tmp_path / "served", "train")]
+    assert nca_stage.returncode == 2 and "is a token corpus, not NCA shards" in nca_stage.stdout

@@ -18,7 +18,7 @@ import numpy as np
 
 from trainer.config import RunConfig
 from trainer.rows import RowReader
-from trainer.sources import DataError, SequenceDataset, open_corpus_split, open_dataset
+from trainer.sources import DataError, SequenceDataset, corpus_folder, open_corpus_split, open_dataset
 
 UNIGRAM_ROWS = 2048
 
@@ -68,12 +68,11 @@ def holdout_cut(dataset: SequenceDataset, holdout_rows: int) -> int:
 
 def plan_language_data(config: RunConfig) -> tuple:
     """(train split, its rows, validation split, its rows) of the corpus named by data.train."""
-    if config.data.train.startswith(("http://", "https://")):
-        raise DataError(f"{config.data.train}: the language stage reads a corpus folder made by "
-                        f"python -m trainer.data prepare; catalog URLs serve NCA shards")
     context = config.model.context
-    train = open_corpus_split(config.data.train, "train", context)
-    validation = open_corpus_split(config.data.validation or config.data.train, "validation", context)
+    train_folder = corpus_folder(config.data.train, config.data.cache_dir)
+    validation_folder = corpus_folder(config.data.validation, config.data.cache_dir) if config.data.validation else train_folder
+    train = open_corpus_split(train_folder, "train", context)
+    validation = open_corpus_split(validation_folder, "validation", context)
     for split in (train, validation):
         if not split.rows:
             raise DataError(f"{split.id} holds fewer than {context + 1} tokens: no window of model.context={context} "

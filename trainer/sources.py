@@ -197,6 +197,8 @@ def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
     try:
         with CatalogClient(match["base"], cache_dir=cache_dir or None) as client:
             summary = client.dataset(match["id"])
+            if summary.get("kind") == "token-corpus":
+                raise DataError(f"{url} is a token corpus, not NCA shards: train on it with --stage language")
             listing = client.shards(match["id"])
             paths = client.download_dataset(match["id"])
     except CatalogError as error:
@@ -223,6 +225,22 @@ def open_dataset(spec: str, cache_dir: str = "") -> SequenceDataset:
     if is_corpus(spec):
         raise DataError(f"{spec} is a token corpus, not NCA shards: train on it with --stage language")
     return open_local(spec)
+
+
+def corpus_folder(spec: str, cache_dir: str = "") -> str:
+    """A corpus folder, or a catalog corpus URL downloaded (verified, cached) to one."""
+    if not spec.startswith(("http://", "https://")):
+        return spec
+    from service.client import CatalogClient, CatalogError
+
+    match = CATALOG_URL.fullmatch(spec)
+    if not match:
+        raise DataError(f"{spec} is not a catalog dataset URL: use http://HOST:PORT/v1/datasets/<id>")
+    try:
+        with CatalogClient(match["base"], cache_dir=cache_dir or None) as client:
+            return client.download_corpus(match["id"])
+    except CatalogError as error:
+        raise DataError(str(error)) from None
 
 
 def open_corpus_split(folder: str, split: str, context: int) -> CorpusSplit:

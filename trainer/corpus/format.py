@@ -20,7 +20,7 @@ import os
 import re
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
 from generator.format import DATASET_ID_PATTERN, SHA256_PATTERN, ManifestModel, first_problem
 
@@ -91,6 +91,14 @@ class SplitRecord(ManifestModel):
 class Splits(ManifestModel):
     train: SplitRecord = Field(description="The training split, train.bin.")
     validation: SplitRecord = Field(description="The held-out split, validation.bin.")
+
+    @model_validator(mode="after")
+    def _fixed_file_names(self) -> "Splits":
+        """A split's file is always <split>.bin: a manifest cannot point a reader outside its folder."""
+        for split in SPLITS:
+            if getattr(self, split).file != f"{split}.bin":
+                raise ValueError(f"splits.{split}.file must be {split}.bin, not {getattr(self, split).file!r}")
+        return self
 
 
 class PrepareConfig(ManifestModel):
