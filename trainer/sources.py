@@ -187,8 +187,8 @@ def open_local(folder: str) -> SequenceDataset:
                            manifest.format.record_batch_rows, manifest.band.name)
 
 
-def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
-    """A catalog dataset, its shards downloaded (or found in the cache) and verified."""
+def catalog_fetch(url: str, cache_dir: str, fetch) -> tuple:
+    """(dataset id, fetch(client, id)) for a catalog dataset URL; every catalog failure is one DataError line."""
     from service.client import CatalogClient, CatalogError
 
     match = CATALOG_URL.fullmatch(url)
@@ -196,16 +196,24 @@ def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
         raise DataError(f"{url} is not a catalog dataset URL: use http://HOST:PORT/v1/datasets/<id>")
     try:
         with CatalogClient(match["base"], cache_dir=cache_dir or None) as client:
-            summary = client.dataset(match["id"])
-            if summary.get("kind") == "token-corpus":
-                raise DataError(f"{url} is a token corpus, not NCA shards: train on it with --stage language")
-            listing = client.shards(match["id"])
-            paths = client.download_dataset(match["id"])
+            return match["id"], fetch(client, match["id"])
     except CatalogError as error:
         raise DataError(str(error)) from None
+
+
+def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
+    """A catalog dataset, its shards downloaded (or found in the cache) and verified."""
+
+    def fetch(client, dataset_id):
+        summary = client.dataset(dataset_id)
+        if summary.get("kind") == "token-corpus":
+            raise DataError(f"{url} is a token corpus, not NCA shards: train on it with --stage language")
+        return summary, client.shards(dataset_id), client.download_dataset(dataset_id)
+
+    dataset_id, (summary, listing, paths) = catalog_fetch(url, cache_dir, fetch)
     fmt = summary["format"]
     shards = tuple(ShardFile(entry["name"], path, entry["rows"], entry["sha256"]) for entry, path in zip(listing, paths))
-    return SequenceDataset(match["id"], url, shards, fmt["tokens_per_sequence"], tokens_per_frame(summary["config"]),
+    return SequenceDataset(dataset_id, url, shards, fmt["tokens_per_sequence"], tokens_per_frame(summary["config"]),
                            fmt["vocab_size"], fmt["record_batch_rows"], summary["band"]["name"])
 
 
@@ -231,16 +239,7 @@ def corpus_folder(spec: str, cache_dir: str = "") -> str:
     """A corpus folder, or a catalog corpus URL downloaded (verified, cached) to one."""
     if not spec.startswith(("http://", "https://")):
         return spec
-    from service.client import CatalogClient, CatalogError
-
-    match = CATALOG_URL.fullmatch(spec)
-    if not match:
-        raise DataError(f"{spec} is not a catalog dataset URL: use http://HOST:PORT/v1/datasets/<id>")
-    try:
-        with CatalogClient(match["base"], cache_dir=cache_dir or None) as client:
-            return client.download_corpus(match["id"])
-    except CatalogError as error:
-        raise DataError(str(error)) from None
+    return catalog_fetch(spec, cache_dir, lambda client, corpus_id: client.download_corpus(corpus_id))[1]
 
 
 def open_corpus_split(folder: str, split: str, context: int) -> CorpusSplit:
