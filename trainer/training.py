@@ -23,6 +23,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 import generator
+from generator.atomic import write_bytes_atomically
 from trainer.checkpoint import (CheckpointError, checkpoint_steps, latest_checkpoint, load_states,
                                 remove_partial_checkpoints, save_checkpoint)
 from trainer.config import RunConfig
@@ -62,14 +63,6 @@ def first_difference(saved: dict, current: dict, prefix: str = "") -> str:
         elif a != b and not (isinstance(a, list) and isinstance(b, tuple) and a == list(b)):
             return f"{prefix}{key} was {a!r}, now {b!r}"
     return ""
-
-
-def write_json_atomically(path: str, document: dict) -> None:
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(temporary, path)
 
 
 def code_version() -> dict:
@@ -120,7 +113,8 @@ class Trainer:
         if process.is_main:
             os.makedirs(self.run_dir, exist_ok=True)
             remove_partial_checkpoints(self.run_dir)
-            write_json_atomically(os.path.join(self.run_dir, CONFIG_NAME), config.to_dict())
+            write_bytes_atomically(os.path.join(self.run_dir, CONFIG_NAME),
+                                   (json.dumps(config.to_dict(), indent=1, sort_keys=True) + "\n").encode())
         self.metrics = MetricsLog(self.run_dir, process.is_main, self.step if checkpoint else None)
 
     # --- state ------------------------------------------------------------------------------
