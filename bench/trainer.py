@@ -1,7 +1,9 @@
 """Trainer benchmark: training tokens/s and MFU beside the machine's matmul rate, and the loader alone.
 
 The model is the tiny-cpu recipe's (4 layers, d_model 256, fp32 on CPU), trained by the
-real Trainer on a real band-high dataset (made once by the pipeline under bench/out/).
+real Trainer on a real band-high dataset (made once by the pipeline under bench/out/),
+and, for the language stage, the same model with GPT-2's 50,257-word head on the
+standard library's code (prepared once under bench/out/).
 Model FLOP utilisation is the model's training FLOPs per token (6 x parameters in
 matmuls, plus attention) times tokens/s, over the fp32 matmul rate measured in the
 same run on the same threads. The loader is timed alone, reading the same stream of
@@ -30,6 +32,13 @@ def bench_dataset() -> str:
 
     config = DatasetConfig(sequences=2048, generator=GeneratorConfig(band="high", seed=0))
     return run(config, RunOptions(out=BENCH_DATA, progress=False)).dataset_dir
+
+
+def bench_corpus() -> str:
+    """The standard library's code as a token corpus, prepared the first time and reused after."""
+    from trainer.corpus import PrepareConfig, prepare_corpus
+
+    return prepare_corpus(PrepareConfig(source="stdlib", out=BENCH_DATA, validation_fraction=0.05), progress=False).folder
 
 
 def time_training(trainer, steps: int) -> float:
@@ -77,20 +86,27 @@ def main(argv=None) -> None:
 
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    data = bench_dataset()
+    process = Process(0, 1, 0, 1, torch.device("cpu"))
+
+    def make_trainer(recipe: str, data: str, run_dir: str) -> Trainer:
+        overrides = [("data.train", data), ("train.run_dir", run_dir), ("train.progress", "false"), ("train.eval_rows", "8")]
+        return Trainer(resolve_config(recipe, overrides), process, resume=False)
+
     run_dir = tempfile.mkdtemp(prefix="ncaforge-bench-trainer-")
     try:
-        config = resolve_config("tiny-cpu", [("data.train", data), ("train.run_dir", run_dir), ("train.progress", "false"),
-                                             ("train.eval_rows", "8")])
-        trainer = Trainer(config, Process(0, 1, 0, 1, torch.device("cpu")), resume=False)
+        trainer = make_trainer("tiny-cpu", bench_dataset(), os.path.join(run_dir, "nca"))
         roof = matmul_flops(threads)
         training = time_training(trainer, 2 if args.quick else 5)
         loader_inline = time_loader(trainer, 20 if args.quick else 100, workers=0)
         loader_worker = time_loader(trainer, 20 if args.quick else 100, workers=1)
+        language = make_trainer("tiny-cpu-language", bench_corpus(), os.path.join(run_dir, "language"))
+        language_training = time_training(language, 1 if args.quick else 3)
+        language_loader = time_loader(language, 20 if args.quick else 100, workers=0)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     achieved = training * trainer.model.flops_per_token()
-    model = config.model
+    language_achieved = language_training * language.model.flops_per_token()
+    model = trainer.config.model
     print(f"trainer: tiny-cpu model ({model.layers} layers, d_model {model.d_model}, "
           f"{trainer.model.parameter_count(embeddings=False) / 1e6:.1f}M parameters without embeddings, "
           f"{trainer.model.flops_per_token() / 1e6:.0f} MFLOP per token), fp32, 1 process x {threads} threads, "
@@ -100,10 +116,18 @@ def main(argv=None) -> None:
         ("model FLOP utilisation", f"{achieved / 1e9:.1f} GFLOP/s", f"fp32 matmul {roof / 1e9:.0f} GFLOP/s",
          f"{achieved / roof:.0%}"),
         ("loader tokens/s, in the training process", rate(loader_inline), f"training {rate(training)}",
-         f"{loader_inline / training:.0f}x"),
+         f"{loader_inline / training:,.0f}x"),
         ("loader tokens/s, one worker process", rate(loader_worker), f"training {rate(training)}",
-         f"{loader_worker / training:.0f}x"),
+         f"{loader_worker / training:,.0f}x"),
+        ("language stage training tokens/s", rate(language_training), f"NCA stage {rate(training)}",
+         f"{language_training / training:.2f}x"),
+        ("language stage model FLOP utilisation", f"{language_achieved / 1e9:.1f} GFLOP/s",
+         f"fp32 matmul {roof / 1e9:.0f} GFLOP/s", f"{language_achieved / roof:.0%}"),
+        ("language loader tokens/s, in the training process", rate(language_loader),
+         f"language training {rate(language_training)}", f"{language_loader / language_training:,.0f}x"),
     ])
+    print(f"  language stage: the same model with GPT-2's {language.vocab_size:,}-word embedding and head, "
+          f"{language.model.flops_per_token() / 1e6:.0f} MFLOP per token, on the standard library's code")
 
 
 if __name__ == "__main__":
