@@ -114,3 +114,17 @@ def test_the_stream_reads_what_the_rows_hold(dataset):
     assert row_ids.tolist() == rows.tolist()
     with RowReader(dataset) as reader:
         assert (tokens.numpy() == reader.tokens(rows)[:, :129]).all()
+
+
+def test_the_in_context_baseline_is_fitted_inside_its_grid(dataset):
+    """A best smoothing at the grid's edge would mean a weaker baseline than the data allows."""
+    from trainer.baselines import ALPHAS, summarise_baselines, unigram_distribution
+    from trainer.objective import target_frames, target_mask
+
+    with RowReader(dataset) as reader:
+        samples = reader.tokens(np.arange(64))[:, :1025]
+        unigram = unigram_distribution(reader.tokens(np.arange(64, 1024))[:, :1025], dataset.vocab_size)
+    frames = target_frames(1024, 38).numpy()
+    result = summarise_baselines(samples, unigram, target_mask(1024, 37).numpy(), frames, 27)
+    assert ALPHAS[0] < result["in_context_unigram"]["alpha"] < ALPHAS[-1]
+    assert result["in_context_unigram"]["loss"] < result["unigram"]["loss"]

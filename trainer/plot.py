@@ -7,9 +7,13 @@ sequence). A curve below the in-context line means the model predicts the automa
 better than copying does. Right: validation loss per frame at each run's last
 evaluation, beside both baselines per frame; a model that infers the rule in context
 gets better on later frames, where copying does not.
+
+`--evaluation FILE` takes the baselines from a `python -m trainer.evaluate CHECKPOINT --json`
+record instead of the logs: for runs logged before a baseline was corrected.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -24,14 +28,13 @@ def smoothed(values: list, weight: float = 0.9) -> list:
     return out
 
 
-def draw(run_dirs: list, out: str, title: str = "") -> str:
+def draw(run_dirs: list, out: str, title: str = "", baselines: dict | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, (curves, frames) = plt.subplots(1, 2, figsize=(13, 4.8))
-    baselines = None
     for colour, run_dir in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, run_dirs):
         records = read_metrics(run_dir)
         train = [r for r in records if r["kind"] == "train"]
@@ -75,11 +78,19 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="run folders (each with metrics.jsonl)")
     parser.add_argument("--out", default="curves.png", help="PNG to write (default curves.png)")
     parser.add_argument("--title", default="", help="title of the loss panel")
+    parser.add_argument("--evaluation", help="a trainer.evaluate --json record whose baselines replace the logged ones")
     args = parser.parse_args(argv)
     for run_dir in args.runs:
         if not os.path.isfile(os.path.join(run_dir, "metrics.jsonl")):
             parser.error(f"{run_dir} has no metrics.jsonl: give a run folder written by trainer/main.py")
-    print(draw(args.runs, args.out, args.title))
+    baselines = None
+    if args.evaluation:
+        try:
+            with open(args.evaluation, encoding="utf-8") as f:
+                baselines = json.load(f)["baselines"]
+        except (OSError, ValueError, KeyError) as error:
+            parser.error(f"--evaluation {args.evaluation}: not a trainer.evaluate --json record of an NCA run ({error})")
+    print(draw(args.runs, args.out, args.title, baselines))
     return 0
 
 
