@@ -43,12 +43,9 @@ def bench_corpus() -> str:
 
 def time_training(trainer, steps: int) -> float:
     """Training tokens/s over `steps` optimiser steps, after one untimed warm-up step."""
-    from trainer.loader import StreamSpec, micro_batch_loader
+    from trainer.loader import micro_batch_loader
 
-    train = trainer.config.train
-    spec = StreamSpec(trainer.plan.train, trainer.plan.train_blocks(), trainer.config.data.shuffle_window, train.seed,
-                      train.micro_batch, train.grad_accum, 0, 1, trainer.config.model.context + 1)
-    batches = iter(micro_batch_loader(spec, 0, workers=0))
+    batches = iter(micro_batch_loader(trainer.stream_spec(), 0, workers=0))
     trainer._train_step(batches)
     started = time.perf_counter()
     for _ in range(steps):
@@ -58,19 +55,16 @@ def time_training(trainer, steps: int) -> float:
 
 def time_loader(trainer, micro_batches: int, workers: int) -> float:
     """Tokens/s of the rank's micro-batch stream alone, worker start-up excluded."""
-    from trainer.loader import StreamSpec, micro_batch_loader
+    from trainer.loader import micro_batch_loader
 
-    train = trainer.config.train
-    spec = StreamSpec(trainer.plan.train, trainer.plan.train_blocks(), trainer.config.data.shuffle_window, train.seed,
-                      train.micro_batch, train.grad_accum, 0, 1, trainer.config.model.context + 1)
-    batches = iter(micro_batch_loader(spec, 0, workers=workers))
+    batches = iter(micro_batch_loader(trainer.stream_spec(), 0, workers=workers))
     next(batches)
     started = time.perf_counter()
     for _ in range(micro_batches):
         next(batches)
     elapsed = time.perf_counter() - started
     del batches
-    return micro_batches * train.micro_batch * trainer.config.model.context / elapsed
+    return micro_batches * trainer.config.train.micro_batch * trainer.config.model.context / elapsed
 
 
 def main(argv=None) -> None:
@@ -88,8 +82,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(threads)
     process = Process(0, 1, 0, 1, torch.device("cpu"))
 
-    def make_trainer(recipe: str, data: str, run_dir: str) -> Trainer:
-        overrides = [("data.train", data), ("train.run_dir", run_dir), ("train.progress", "false"), ("train.eval_rows", "8")]
+    def make_trainer(recipe: str, data: str, run_dir: str, *overrides) -> Trainer:
+        overrides = [("data.train", data), ("train.run_dir", run_dir), ("train.progress", "false"), ("train.eval_rows", "8"),
+                     *overrides]
         return Trainer(resolve_config(recipe, overrides), process, resume=False)
 
     run_dir = tempfile.mkdtemp(prefix="ncaforge-bench-trainer-")
@@ -99,18 +94,22 @@ def main(argv=None) -> None:
         training = time_training(trainer, 2 if args.quick else 5)
         loader_inline = time_loader(trainer, 20 if args.quick else 100, workers=0)
         loader_worker = time_loader(trainer, 20 if args.quick else 100, workers=1)
-        language = make_trainer("tiny-cpu-language", bench_corpus(), os.path.join(run_dir, "language"))
+        nca_flops, nca_parameters, nca_batch = (trainer.model.flops_per_token(),
+                                                trainer.model.parameter_count(embeddings=False), trainer.global_batch)
+        del trainer  # the language step's (batch x 1024 x 50,304) logits need the memory
+        # 4 sequences a step: a step's logits, their softmax and gradient are ~1.6 GB per 8 sequences
+        language = make_trainer("tiny-cpu-language", bench_corpus(), os.path.join(run_dir, "language"),
+                                ("train.micro_batch", "4"))
         language_training = time_training(language, 1 if args.quick else 3)
         language_loader = time_loader(language, 20 if args.quick else 100, workers=0)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    achieved = training * trainer.model.flops_per_token()
+    achieved = training * nca_flops
     language_achieved = language_training * language.model.flops_per_token()
-    model = trainer.config.model
+    model = language.config.model
     print(f"trainer: tiny-cpu model ({model.layers} layers, d_model {model.d_model}, "
-          f"{trainer.model.parameter_count(embeddings=False) / 1e6:.1f}M parameters without embeddings, "
-          f"{trainer.model.flops_per_token() / 1e6:.0f} MFLOP per token), fp32, 1 process x {threads} threads, "
-          f"batch {trainer.global_batch} x {model.context}; CPU: {cpu_model_name() or 'unknown'}")
+          f"{nca_parameters / 1e6:.1f}M parameters without embeddings, {nca_flops / 1e6:.0f} MFLOP per token), fp32, "
+          f"1 process x {threads} threads, batch {nca_batch} x {model.context}; CPU: {cpu_model_name() or 'unknown'}")
     print_table([
         ("training tokens/s", rate(training), "", ""),
         ("model FLOP utilisation", f"{achieved / 1e9:.1f} GFLOP/s", f"fp32 matmul {roof / 1e9:.0f} GFLOP/s",
@@ -127,7 +126,8 @@ def main(argv=None) -> None:
          f"language training {rate(language_training)}", f"{language_loader / language_training:,.0f}x"),
     ])
     print(f"  language stage: the same model with GPT-2's {language.vocab_size:,}-word embedding and head, "
-          f"{language.model.flops_per_token() / 1e6:.0f} MFLOP per token, on the standard library's code")
+          f"{language.model.flops_per_token() / 1e6:.0f} MFLOP per token, batch {language.global_batch} x "
+          f"{model.context}, on the standard library's code")
 
 
 if __name__ == "__main__":

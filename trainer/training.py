@@ -192,6 +192,13 @@ class Trainer:
         self.metrics.write(record)
         return record
 
+    def stream_spec(self) -> StreamSpec:
+        """What decides this rank's training rows and their order."""
+        train = self.config.train
+        return StreamSpec(self.plan.train, self.plan.train_blocks(), self.config.data.shuffle_window, train.seed,
+                          train.micro_batch, train.grad_accum, self.process.rank, self.process.world,
+                          self.config.model.context + 1)
+
     def _checkpoint(self) -> None:
         if self.process.is_main:
             save_checkpoint(self.run_dir, self.step, self._states(), self.meta(), self.config.train.keep_checkpoints)
@@ -210,10 +217,7 @@ class Trainer:
                             "flops_per_token": self.model.flops_per_token(), "tokens_per_step": tokens_per_step,
                             **self.plan.describe()})
         last_eval = self._evaluate() if self.step == 0 else None
-        spec = StreamSpec(self.plan.train, self.plan.train_blocks(), self.config.data.shuffle_window, train.seed,
-                          train.micro_batch, train.grad_accum, self.process.rank, self.process.world,
-                          self.config.model.context + 1)
-        loader = micro_batch_loader(spec, self.step * train.grad_accum, self.config.data.loader_workers)
+        loader = micro_batch_loader(self.stream_spec(), self.step * train.grad_accum, self.config.data.loader_workers)
         batches = iter(loader)
         bar = tqdm(total=train.steps, initial=self.step, unit="step", file=sys.stderr, dynamic_ncols=True,
                    disable=not (train.progress and self.process.is_main), smoothing=0.1)
