@@ -26,7 +26,7 @@ import generator
 from generator.atomic import write_bytes_atomically
 from trainer.checkpoint import (CheckpointError, checkpoint_steps, latest_checkpoint, load_states,
                                 remove_partial_checkpoints, save_checkpoint)
-from trainer.config import RunConfig
+from trainer.config import RunConfig, config_from_dict
 from trainer.data_plan import plan_data
 from trainer.distributed import Process, barrier, mean_across_ranks
 from trainer.loader import StreamSpec, micro_batch_loader
@@ -46,10 +46,14 @@ The data itself is pinned by its digest instead of its location."""
 
 
 def run_identity(config: RunConfig) -> dict:
+    """What a resumed run must share with its checkpoint. With a constant learning rate the number
+    of steps decides nothing before the last one, so a finished run can be extended with more."""
     identity = config.to_dict()
     for section, names in RUNTIME_FIELDS.items():
         for name in names:
             identity[section].pop(name)
+    if config.optim.decay == "constant":
+        identity["train"].pop("steps")
     return identity
 
 
@@ -127,7 +131,8 @@ class Trainer:
                 "transfer": self.transfer, "frozen": self.frozen}
 
     def _restore(self, folder: str, meta: dict) -> None:
-        difference = first_difference(meta["identity"], run_identity(self.config))
+        # the saved config read by this code: fields added since it was written take their defaults
+        difference = first_difference(run_identity(config_from_dict(meta["config"])), run_identity(self.config))
         if difference:
             raise CheckpointError(f"{folder} belongs to a different run ({difference}): resume with the same "
                                   f"recipe and overrides, or choose another --train.run_dir")
