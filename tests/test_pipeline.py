@@ -193,13 +193,23 @@ def test_the_pipeline_joins_a_cluster_started_with_ray_start_on_loopback(referen
         assert driver.returncode == 0, err
         dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
         assert dataset_files(dataset_dir) == dataset_files(reference)
-        listening = {c.laddr.ip for p in [psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)]
-                     for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        listening = listening_addresses([psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)])
         assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def listening_addresses(processes) -> set:
+    """Addresses the processes listen on; a process that exits meanwhile (Ray's short-lived helpers) listens on none."""
+    addresses = set()
+    for process in processes:
+        try:
+            addresses |= {c.laddr.ip for c in process.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        except psutil.NoSuchProcess:
+            continue
+    return addresses
 
 
 def test_the_local_ray_runtime_listens_on_loopback_only():
@@ -208,7 +218,7 @@ def test_the_local_ray_runtime_listens_on_loopback_only():
     with ray_runtime(RunOptions()) as ray:
         ray.get(ray.remote(lambda: 1).remote())  # a worker process exists too
         processes = psutil.Process().children(recursive=True)
-        listening = {c.laddr.ip for p in processes for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        listening = listening_addresses(processes)
     assert len(processes) >= 3 and listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
 
 
