@@ -10,7 +10,6 @@ disk, a bad copy) is skipped with a warning and the previous one used. Only rank
 writes; the newest `keep` checkpoints stay.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,9 @@ import shutil
 import sys
 
 import torch
+
+from generator.atomic import fsync_folder
+from generator.shards import file_sha256
 
 CHECKPOINT_NAME = re.compile(r"step-(\d{8})")
 TEMP_PREFIX = ".tmp-"
@@ -33,17 +35,9 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:08d}"
 
 
-def _sha256(path: str) -> str:
+def fsync_file(path: str) -> None:
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _fsync(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        os.fsync(f.fileno())
 
 
 def save_checkpoint(run_dir: str, step: int, states: dict, meta: dict, keep: int) -> str:
@@ -56,17 +50,17 @@ def save_checkpoint(run_dir: str, step: int, states: dict, meta: dict, keep: int
     for name in STATE_FILES:
         path = os.path.join(temporary, name)
         torch.save(states[name], path)
-        _fsync(path)
-        files[name] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+        fsync_file(path)
+        files[name] = {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
     with open(os.path.join(temporary, META_NAME), "w", encoding="utf-8") as f:
         json.dump({**meta, "step": step, "files": files}, f, indent=1, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
-    _fsync(temporary)
+    fsync_folder(temporary)
     if os.path.exists(final):  # a re-run reached a step it had saved before: replace it whole
         shutil.rmtree(final)
     os.replace(temporary, final)
-    _fsync(run_dir)
+    fsync_folder(run_dir)
     for old in checkpoint_steps(run_dir)[:-keep]:
         shutil.rmtree(os.path.join(run_dir, checkpoint_name(old)), ignore_errors=True)
     return final
@@ -88,7 +82,7 @@ def read_meta(folder: str) -> dict:
         raise CheckpointError(f"{folder}: {META_NAME} is missing or unreadable ({error})") from None
     for name, expected in meta.get("files", {}).items():
         path = os.path.join(folder, name)
-        if not os.path.isfile(path) or os.path.getsize(path) != expected["bytes"] or _sha256(path) != expected["sha256"]:
+        if not os.path.isfile(path) or os.path.getsize(path) != expected["bytes"] or file_sha256(path) != expected["sha256"]:
             raise CheckpointError(f"{folder}: {name} is missing, truncated or corrupt")
     if set(meta.get("files", {})) != set(STATE_FILES):
         raise CheckpointError(f"{folder}: {META_NAME} does not list {', '.join(STATE_FILES)}")

@@ -9,6 +9,8 @@ reads exactly like the log of one that was not: one line per step, in order.
 import json
 import os
 
+from generator.atomic import write_bytes_atomically
+
 METRICS_NAME = "metrics.jsonl"
 
 
@@ -38,10 +40,7 @@ class MetricsLog:
             return
         path = os.path.join(run_dir, METRICS_NAME)
         kept = [] if resumed_step is None else [r for r in read_metrics(run_dir) if r["step"] <= resumed_step]
-        temporary = path + ".tmp"
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(record, sort_keys=True) + "\n" for record in kept)
-        os.replace(temporary, path)
+        write_bytes_atomically(path, "".join(json.dumps(record, sort_keys=True) + "\n" for record in kept).encode())
         self.file = open(path, "a", encoding="utf-8")
 
     def write(self, record: dict) -> None:

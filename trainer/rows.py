@@ -45,15 +45,19 @@ class RowReader:
         batch, offset = divmod(row - self.shard_starts[position], self.dataset.record_batch_rows)
         return position, batch, offset
 
+    def _reader(self, position: int) -> pa.ipc.RecordBatchFileReader:
+        """The shard's IPC reader, its file mapped on first use."""
+        if position not in self._readers:
+            self._maps[position] = pa.memory_map(self.dataset.shards[position].path)
+            self._readers[position] = pa.ipc.open_file(self._maps[position])
+        return self._readers[position]
+
     def _batch_tokens(self, position: int, batch: int) -> np.ndarray:
         key = (position, batch)
         if key in self._decoded:
             self._decoded.move_to_end(key)
             return self._decoded[key]
-        if position not in self._readers:
-            self._maps[position] = pa.memory_map(self.dataset.shards[position].path)
-            self._readers[position] = pa.ipc.open_file(self._maps[position])
-        record_batch = self._readers[position].get_batch(batch)
+        record_batch = self._reader(position).get_batch(batch)
         column = record_batch.column("tokens").flatten().to_numpy(zero_copy_only=False)
         tokens = np.array(column, dtype=np.uint16).reshape(record_batch.num_rows, self.dataset.tokens_per_sequence)
         self._decoded[key] = tokens
@@ -74,6 +78,5 @@ class RowReader:
         values = []
         for row in rows:
             position, batch, offset = self.locate(int(row))
-            self._batch_tokens(position, batch)  # opens the shard
-            values.append(self._readers[position].get_batch(batch).column(name)[offset].as_py())
+            values.append(self._reader(position).get_batch(batch).column(name)[offset].as_py())
         return np.asarray(values)
