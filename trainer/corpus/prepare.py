@@ -185,6 +185,12 @@ def build_manifest(source: DocumentSource, config: PrepareConfig, splits: Splits
                    empty_documents: int) -> CorpusManifest:
     if splits.train.documents + splits.validation.documents == 0:
         raise CorpusError(f"{config.source} holds no text (every document is empty): give a source with text")
+    documents = splits.train.documents + splits.validation.documents
+    if config.validation_fraction > 0 and (not splits.validation.documents or not splits.train.documents):
+        empty = "validation" if not splits.validation.documents else "train"
+        raise CorpusError(f"{config.source}: the {empty} split got none of its {documents} document(s): cut the "
+                          f"source into more documents with --split-at REGEX (e.g. '^$' for paragraphs) or change "
+                          f"--validation-fraction")
     tokenizer = TokenizerRecord.model_validate(load_tokenizer(config.tokenizer_files).describe())
     validation = ValidationRecord(fraction=config.validation_fraction, seed=config.seed, rule=VALIDATION_RULE)
     identity = {"format": corpus_format().model_dump(), "tokenizer": tokenizer.model_dump(),
@@ -221,7 +227,7 @@ def prepare_corpus(config: PrepareConfig, progress: bool = True) -> PreparedCorp
     """Tokenise `config.source` into config.out/<corpus-id>/; CorpusError in one line on bad input."""
     started = time.perf_counter()
     load_tokenizer(config.tokenizer_files)  # a damaged tokenizer file stops the run before any work
-    source = open_source(config.source, config.field, config.column)
+    source = open_source(config.source, config.field, config.column, config.split_at)
     try:
         os.makedirs(config.out, exist_ok=True)
         staging = os.path.join(config.out, f"{TEMP_PREFIX}{os.getpid()}-{source_name(config.source)}")
