@@ -1,0 +1,267 @@
+"""The report of `make experiment` (experiment.report, experiment.stats) on run folders whose
+metrics.jsonl the test writes by hand.
+
+The numbers are chosen so every expected value can be worked out on paper: scratch ends at 10, 11
+and 12 on seeds 0, 1, 2; nca-high at -10%, -12% and -8% of that (mean -10, sample sd 2), dyck at
++2%, -4%, +5% (mean +1, sd sqrt(21)), text at +5%, +6%, +7% (mean +6, sd 1). With 3 seeds the 95%
+interval is mean +- 4.303 sd / sqrt(3). Every language curve is evaluated at 0, 100, 200, 300 and
+400 tokens, and scratch reaches its own final value only at 400.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from experiment.report import ArmRun, ReportError, write_report
+from experiment.stats import mean_interval, t_quantile_975
+
+TOKENS = (0, 100, 200, 300, 400)
+LANGUAGE_CURVES = {
+    ("scratch", 0): (100, 40, 20, 15, 10), ("scratch", 1): (100, 40, 20, 15, 11), ("scratch", 2): (100, 40, 20, 15, 12),
+    # reaches 10 at 250 (between 12 and 8), 11 at 200, 12 at 300: speed-ups 1.6, 2 and 4/3
+    ("nca-high", 0): (100, 30, 12, 8, 9.0), ("nca-high", 1): (100, 40, 11, 10, 9.68),
+    ("nca-high", 2): (100, 40, 20, 12, 11.04),
+    # only seed 1 reaches its scratch's final (11, at 300): 4/3; seeds 0 and 2 end above it
+    ("dyck", 0): (100, 40, 20, 15, 10.2), ("dyck", 1): (100, 40, 20, 11, 10.56), ("dyck", 2): (100, 40, 20, 15, 12.6),
+    ("text", 0): (100, 50, 30, 20, 10.5), ("text", 1): (100, 50, 30, 20, 11.66), ("text", 2): (100, 50, 30, 20, 12.84),
+}
+WIKI_CURVES = {"scratch": (100, 50, 30, 25, 20), "nca-high": (100, 45, 25, 19, 18)}  # 20 reached at 283.33: 1.41x
+IN_CONTEXT, UNIGRAM = 5.0, 6.0
+PRETRAIN_FINAL_LOSS = {("nca-high", 0): 4.5, ("nca-high", 1): 4.8, ("nca-high", 2): 4.9,
+                       ("dyck", 0): 5.5, ("dyck", 1): 4.0, ("dyck", 2): 4.0}  # dyck seed 0 stays above in-context
+KINDS = {"scratch": "none", "nca-high": "nca", "dyck": "dyck", "text": "text"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_metrics(folder: Path, records: list) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [{"kind": "start", "step": 0}, {"kind": "train", "step": 1, "loss": 9.0, "tokens": 50}, *records]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return str(folder)
+
+
+def language_run(folder: Path, perplexities: tuple) -> str:
+    return write_metrics(folder, [{"kind": "eval", "step": step, "tokens": tokens, "loss": math.log(perplexity),
+                                   "perplexity": perplexity, "bits_per_byte": math.log2(perplexity) / 4}
+                                  for step, (tokens, perplexity) in enumerate(zip(TOKENS, perplexities))])
+
+
+def pretraining_run(folder: Path, final_loss: float | None) -> str:
+    """An NCA or Dyck run (final_loss given: with baselines) or a text run (None: no baselines)."""
+    baselines = {"in_context_unigram": {"loss": IN_CONTEXT, "alpha": 2.0}, "unigram": {"loss": UNIGRAM}}
+    losses = (9.0, 7.0, final_loss if final_loss is not None else 3.0)
+    return write_metrics(folder, [{"kind": "eval", "step": step, "tokens": 1000 * step, "loss": loss,
+                                   "perplexity": math.exp(loss), **({"baselines": baselines} if final_loss else {})}
+                                  for step, loss in enumerate(losses)])
+
+
+def make_runs(root: Path, with_wiki: bool = True) -> list:
+    """stdlib: four arms x three seeds; wikitext (optional): scratch and nca-high on seed 0, whose
+    pre-pre-training run is the one nca-high seed 0 shares with stdlib."""
+    pretraining = {}
+    for arm, seed in LANGUAGE_CURVES:
+        if arm != "scratch":
+            pretraining[arm, seed] = pretraining_run(root / f"{arm}-{seed}-pre", PRETRAIN_FINAL_LOSS.get((arm, seed)))
+    runs = [ArmRun(arm, seed, "stdlib", language_run(root / f"{arm}-{seed}-stdlib", curve),
+                   pretraining.get((arm, seed)), KINDS[arm]) for (arm, seed), curve in LANGUAGE_CURVES.items()]
+    if with_wiki:
+        runs += [ArmRun(arm, 0, "wikitext", language_run(root / f"{arm}-0-wikitext", curve),
+                        pretraining.get((arm, 0)), KINDS[arm]) for arm, curve in WIKI_CURVES.items()]
+    return runs
+
+
+def report(runs: list, out: Path, wall_seconds: float | None = 2478.0) -> str:
+    return write_report(str(out), "Synthetic experiment", runs, ["Three seeds cannot show a 1% effect."],
+                        "make experiment RECIPE=synthetic", wall_seconds)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A report written by the test, with what it was made from."""
+
+    runs: list
+    out: Path
+    markdown: str
+    results: dict
+    """results.json, read back."""
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Experiment:
+    """The report of both corpora, written once for the tests that only read it."""
+    root = tmp_path_factory.mktemp("experiment")
+    runs = make_runs(root / "runs")
+    markdown = report(runs, root / "report")
+    return Experiment(runs, root / "report", markdown, json.loads((root / "report" / "results.json").read_text()))
+
+
+def arm_of(results: dict, corpus: str, arm: str) -> dict:
+    return next(row for row in corpus_of(results, corpus)["arms"] if row["arm"] == arm)
+
+
+def corpus_of(results: dict, corpus: str) -> dict:
+    return next(row for row in results["corpora"] if row["corpus"] == corpus)
+
+
+def speed_ups(results: dict, corpus: str, arm: str) -> list:
+    return [row["speed_up"] for row in corpus_of(results, corpus)["runs"] if row["arm"] == arm]
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+def test_t_quantile_comes_from_the_table_and_is_the_normal_past_30_degrees_of_freedom():
+    assert t_quantile_975(1) == 12.706
+    assert t_quantile_975(2) == 4.303
+    assert t_quantile_975(30) == 2.042
+    assert t_quantile_975(31) == 1.96
+    with pytest.raises(ValueError):
+        t_quantile_975(0)
+
+
+def test_a_single_value_has_a_mean_but_no_interval():
+    interval = mean_interval([-3.0])
+    assert (interval.mean, interval.low, interval.high, interval.t) == (-3.0, None, None, None)
+    assert not interval.contains(-3.0)
+
+
+# --- the numbers -------------------------------------------------------------------------------------
+
+def test_paired_difference_and_its_interval_use_students_t_with_n_minus_1_degrees_of_freedom(experiment):
+    results = experiment.results
+    nca = arm_of(results, "stdlib", "nca-high")["vs_scratch_percent"]
+    assert [row["vs_scratch_percent"] for row in corpus_of(results, "stdlib")["runs"] if row["arm"] == "nca-high"] \
+        == pytest.approx([-10, -12, -8])
+    assert (nca["degrees_of_freedom"], nca["t"]) == (2, 4.303)
+    assert nca["mean"] == pytest.approx(-10)
+    assert (nca["low"], nca["high"]) == pytest.approx((-10 - 4.303 * 2 / math.sqrt(3), -10 + 4.303 * 2 / math.sqrt(3)))
+    dyck = arm_of(results, "stdlib", "dyck")["vs_scratch_percent"]
+    half_width = 4.303 * math.sqrt(21) / math.sqrt(3)
+    assert (dyck["mean"], dyck["low"], dyck["high"]) == pytest.approx((1, 1 - half_width, 1 + half_width))
+
+
+def test_final_perplexity_spread_and_the_seed_noise_of_scratch(experiment):
+    markdown, results = experiment.markdown, experiment.results
+    assert arm_of(results, "stdlib", "scratch")["perplexity"] == pytest.approx(
+        {"mean": 11, "minimum": 10, "maximum": 12, "std": 1})
+    assert corpus_of(results, "stdlib")["scratch_seed_noise_percent"] == pytest.approx(100 * 2 / 11)
+    assert corpus_of(results, "wikitext")["scratch_seed_noise_percent"] is None
+    assert "| scratch | 3 | 11.00 (10.00-12.00, sd 1.00) | reference | reference | reference |" in markdown
+    assert "span 18.2% of their mean (10.00 to 12.00)" in markdown
+
+
+def test_speed_up_per_seed_and_the_mean_of_the_seeds_that_reached(experiment):
+    markdown, results = experiment.markdown, experiment.results
+    assert speed_ups(results, "stdlib", "nca-high") == pytest.approx([1.6, 2.0, 4 / 3])
+    assert speed_ups(results, "stdlib", "dyck") == [None, pytest.approx(4 / 3), None]
+    assert speed_ups(results, "wikitext", "nca-high") == pytest.approx([400 / (200 + 500 / 6)])
+    assert arm_of(results, "stdlib", "nca-high")["speed_up"] == pytest.approx(
+        {"mean": (1.6 + 2 + 4 / 3) / 3, "reached": 3, "never_reached": 0})
+    assert arm_of(results, "stdlib", "dyck")["speed_up"] == pytest.approx(
+        {"mean": 4 / 3, "reached": 1, "never_reached": 2})
+    assert arm_of(results, "stdlib", "text")["speed_up"] == {"mean": None, "reached": 0, "never_reached": 3}
+    assert "| 1.64x | better than scratch |" in markdown
+    assert "| 1.33x (2 of 3 never reached) | within seed noise |" in markdown
+    assert "| never reached (3 of 3) | worse than scratch |" in markdown
+    assert "| dyck | 0 | `../runs/dyck-0-stdlib` | 400 | 10.20 | 0.8376 | +2.0% | never reached |" in markdown
+
+
+def test_verdicts_follow_the_interval_and_say_plainly_what_is_within_seed_noise(experiment):
+    markdown, results = experiment.markdown, experiment.results
+    verdicts = {arm["arm"]: arm["verdict"] for arm in corpus_of(results, "stdlib")["arms"]}
+    assert verdicts == {"scratch": "reference", "nca-high": "better than scratch", "dyck": "within seed noise",
+                        "text": "worse than scratch"}
+    assert arm_of(results, "wikitext", "nca-high")["verdict"] == "one seed: cannot tell"
+    assert "**dyck** is +1.0% against scratch, within seed noise: its 95% interval [-10.4%, +12.4%] contains 0." \
+        in markdown
+    assert "| nca-high | 3 | 9.91 (9.00-11.04, sd 1.04) | -10.0% [-15.0%, -5.0%] |" in markdown
+    assert "| -10.0% [n/a (one seed)] |" in markdown
+    assert "Scratch has one seed here" in markdown
+
+
+def test_learned_dynamics_compares_the_final_loss_with_the_in_context_unigram(experiment):
+    markdown, results = experiment.markdown, experiment.results
+    learned = {(row["arm"], row["seed"]): row["learned_dynamics"] for row in results["pretraining"]}
+    assert learned == {("nca-high", 0): True, ("nca-high", 1): True, ("nca-high", 2): True,
+                       ("dyck", 0): False, ("dyck", 1): True, ("dyck", 2): True,
+                       ("text", 0): None, ("text", 1): None, ("text", 2): None}  # nca-high 0 once, for two corpora
+    dyck = next(row for row in results["pretraining"] if (row["arm"], row["seed"]) == ("dyck", 0))
+    assert (dyck["loss"], dyck["in_context_unigram_loss"], dyck["unigram_loss"]) == (5.5, IN_CONTEXT, UNIGRAM)
+    assert "| dyck | 0 | `../runs/dyck-0-pre` | 2,000 | 5.500 | 5.000 | 6.000 | no |" in markdown
+    assert "**dyck** (seed 0) never went below the in-context unigram" in markdown
+    assert "Its pre-pre-training never learned the dynamics (seed 0)" in markdown
+    assert "**nca-high** (seed" not in markdown
+
+
+def test_a_run_already_below_the_target_at_0_tokens_has_an_infinite_speed_up_written_as_text(tmp_path):
+    runs = [ArmRun("scratch", 0, "stdlib", language_run(tmp_path / "scratch", LANGUAGE_CURVES["scratch", 0]), None,
+                   "none"),
+            ArmRun("warm", 0, "stdlib", language_run(tmp_path / "warm", (9, 9, 9, 9, 9)), None, "none")]
+    markdown = report(runs, tmp_path / "report")
+    assert json.loads((tmp_path / "report" / "results.json").read_text())["corpora"][0]["runs"][1]["speed_up"] == "inf"
+    assert "| warm | 1 | 9.00 (one seed) | -10.0% [n/a (one seed)] | inf | one seed: cannot tell |" in markdown
+
+
+# --- the files -----------------------------------------------------------------------------------------
+
+def test_the_domain_table_appears_only_with_several_corpora(experiment, tmp_path):
+    markdown, out = experiment.markdown, experiment.out
+    assert "## By domain" in markdown
+    assert "| nca-high | 9.91 (-10.0%) | 18.00 (-10.0%) |" in markdown
+    assert "| dyck | 11.12 (+1.0%) | - |" in markdown
+    assert sorted(path.name for path in out.glob("*.png")) == ["curves-stdlib.png", "curves-wikitext.png",
+                                                               "pretrain.png"]
+    single = report(make_runs(tmp_path / "runs", with_wiki=False), tmp_path / "report")
+    assert "## By domain" not in single
+    assert sorted(path.name for path in (tmp_path / "report").glob("*.png")) == ["curves.png", "pretrain.png"]
+
+
+def test_pictures_are_png_files(experiment):
+    out = experiment.out
+    for name in ("curves-stdlib.png", "curves-wikitext.png", "pretrain.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no temporaries left
+
+
+def test_no_pretraining_picture_without_pretraining_runs(tmp_path):
+    runs = [run for run in make_runs(tmp_path / "runs", with_wiki=False) if run.arm == "scratch"]
+    markdown = report(runs, tmp_path / "report")
+    assert sorted(path.name for path in (tmp_path / "report").glob("*.png")) == ["curves.png"]
+    assert "## Pre-pre-training" not in markdown
+
+
+def test_the_same_logs_give_the_same_bytes_in_another_folder(experiment):
+    out = experiment.out
+    second = report(experiment.runs, out.parent / "second", wall_seconds=None)
+    assert (out / "results.json").read_bytes() == (out.parent / "second" / "results.json").read_bytes()
+    assert str(out.parent) not in (out / "results.json").read_text()
+    assert experiment.markdown.startswith(
+        "# Synthetic experiment\n\n```\nmake experiment RECIPE=synthetic\n```\n\nWall time:")
+    assert "Wall time:" not in second
+    assert experiment.markdown.replace("Wall time: 41.3 min\n\n", "") == second
+    assert (out.parent / "second" / "report.md").read_text() == second
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+def test_a_corpus_without_scratch_is_refused_in_one_line(tmp_path):
+    runs = [run for run in make_runs(tmp_path / "runs") if (run.corpus, run.arm) != ("wikitext", "scratch")]
+    with pytest.raises(ReportError, match="^corpus wikitext has no scratch run: .*train scratch on wikitext too$"):
+        report(runs, tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+
+
+def test_a_seed_scratch_lacks_is_refused(tmp_path):
+    runs = [run for run in make_runs(tmp_path / "runs") if (run.arm, run.seed) != ("scratch", 2)]
+    with pytest.raises(ReportError, match="^nca-high seed 2 on stdlib has no scratch run of seed 2 to pair with"):
+        report(runs, tmp_path / "report")
+
+
+def test_a_run_without_evaluations_is_refused(tmp_path):
+    runs = make_runs(tmp_path / "runs", with_wiki=False)
+    write_metrics(Path(runs[0].language_run), [])
+    with pytest.raises(ReportError, match="has no evaluation yet"):
+        report(runs, tmp_path / "report")
