@@ -12,6 +12,9 @@ SEED ?= 0
 OUT ?= shards
 # make shards: TOKENS (training tokens, 1024 per sequence) or SEQUENCES; the paper's 164M
 # tokens (160,000 sequences) when neither is given. RAY_ADDRESS joins a running cluster.
+# KIND=nca (default) makes NCA shards in BAND; KIND=dyck the k-Dyck baseline (python -m generator.dyck),
+# with the same TOKENS, SEQUENCES, SEED and OUT.
+KIND ?= nca
 SIZE = $(if $(TOKENS),--tokens $(TOKENS),$(if $(SEQUENCES),--sequences $(SEQUENCES)))
 # make serve: the catalog. Off loopback it needs NCAFORGE_CATALOG_TOKEN in the environment.
 # make train: torchrun trainer/main.py with RECIPE on DATA (a dataset folder or catalog URL), NPROC ranks.
@@ -45,8 +48,13 @@ bench: $(STAMP)
 	$(PY) -m bench.tokenize
 
 shards: $(STAMP)
+	$(if $(filter-out 1,$(words $(KIND)))$(filter-out nca dyck,$(KIND)),$(error KIND=$(KIND) is unknown: use KIND=nca (NCA shards, the default) or KIND=dyck (the Dyck baseline)))
+ifeq ($(KIND),dyck)
+	$(PY) -m generator.dyck --seed '$(SEED)' --out '$(OUT)' $(SIZE)
+else
 	$(PY) -m generator.pipeline --band '$(BAND)' --seed '$(SEED)' --out '$(OUT)' $(SIZE) \
 		$(if $(RAY_ADDRESS),--ray-address '$(RAY_ADDRESS)')
+endif
 
 serve: $(STAMP)
 	$(PY) -m service --host '$(HOST)' --port '$(PORT)' --shards '$(SHARDS)'

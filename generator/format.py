@@ -34,6 +34,7 @@ from generator.bands import Band
 from generator.config import DatasetConfig
 
 FORMAT_NAME = "ncaforge-nca-shards"
+DYCK_FORMAT_NAME = "ncaforge-dyck-shards"  # generator.dyck.format's, named here only to refuse it clearly
 FORMAT_VERSION = 1
 READABLE_FORMAT_VERSIONS = (1,)
 MANIFEST_NAME = "manifest.json"
@@ -269,6 +270,10 @@ def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
     fmt = document.get("format") if isinstance(document, dict) else None
     name = fmt.get("name") if isinstance(fmt, dict) else None
     version = fmt.get("version") if isinstance(fmt, dict) else None
+    if name == DYCK_FORMAT_NAME:
+        raise ManifestError(f"{where}: format {name!r} is not {FORMAT_NAME!r}: this is a Dyck dataset, which NCA tools "
+                            f"do not read (generator.dyck.format does; re-running its python -m generator.dyck command "
+                            f"checks it)")
     if name != FORMAT_NAME:
         raise ManifestError(f"{where}: format {name!r} is not {FORMAT_NAME!r}: this is not an ncaforge dataset")
     if version not in READABLE_FORMAT_VERSIONS:

@@ -8,42 +8,24 @@ distinct worker environment. It holds no timestamps, paths or process ids, so an
 interrupted-and-resumed run writes the same bytes as an uninterrupted one.
 """
 
-import os
 import platform
-import subprocess
 import sys
 
 import numpy as np
 
-from generator import __version__
 from generator.bands import expected_acceptance, parse_band
 from generator.complexity import DEFINITION
 from generator.config import DatasetConfig, dataset_content
 from generator.format import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_NAME, FORMAT_VERSION, HISTOGRAM_BIN_WIDTH,
                               RECORD_BATCH_ROWS, Acceptance, DeviceRecord, Environment, FormatRecord, FrameTokens,
-                              GeneratorLineage, Histogram, Manifest, Totals, WriterRecord,
+                              Histogram, Manifest, Totals, WriterRecord,
                               histogram_edges, shard_schema)
 from generator.journal import JournalEntry
-from generator.provenance import distinct_workers
+from generator.provenance import distinct_workers, git_lineage
 from generator.seeds import SCHEME
 
 SHARDING = ("shard k scores candidate rule ids [k * candidates_per_shard, (k + 1) * candidates_per_shard) "
             "and keeps those in the band; the last shard stops after the requested number of rows")
-
-
-def git_lineage() -> GeneratorLineage:
-    """The commit the generator ran from, and whether its tree had uncommitted changes."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    unknown = GeneratorLineage(name="ncaforge", version=__version__, git_commit="unknown", git_dirty=None)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return unknown
-    if commit.returncode:
-        return unknown
-    return unknown.model_copy(update={"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())})
 
 
 def writer_environment() -> WriterRecord:

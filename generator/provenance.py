@@ -5,7 +5,8 @@ rules are accepted) on the zlib build, and everything on the ncaforge code. So e
 worker describes itself (`describe_worker`, a WorkerRecord), the driver compares every
 description with its own versions before any shard is written, and again for every shard
 that arrives (an actor restarted on another node) or was kept from an earlier run, and
-refuses a difference in one line naming the node.
+refuses a difference in one line naming the node. `git_lineage` records which commit of
+ncaforge made a dataset (NCA or Dyck) or a training run.
 
 NCAFORGE_TEST_FAKE_VERSIONS ('torch=0.0,zlib=1.0') makes a worker report other versions,
 so the refusal can be tested through real Ray on one machine; the driver never reads it.
@@ -14,13 +15,14 @@ so the refusal can be tested through real Ray on one machine; the driver never r
 import importlib.metadata
 import os
 import platform
+import subprocess
 import zlib
 
 import numpy as np
 
 from generator import __version__
 from generator.errors import PipelineError
-from generator.format import WorkerRecord
+from generator.format import GeneratorLineage, WorkerRecord
 
 FAKE_VERSIONS_VARIABLE = "NCAFORGE_TEST_FAKE_VERSIONS"
 COMPARED = ("ncaforge", "torch", "numpy", "zlib", "python", "kind")
@@ -86,3 +88,18 @@ def distinct_workers(records) -> list:
     or resumed) would get a different manifest. The set of (node, versions) does not."""
     unique = {record.model_dump_json(): record for record in records if record is not None}
     return sorted(unique.values(), key=lambda record: (record.node, record.model_dump_json()))
+
+
+def git_lineage() -> GeneratorLineage:
+    """The commit the generator ran from, and whether its tree had uncommitted changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    unknown = GeneratorLineage(name="ncaforge", version=__version__, git_commit="unknown", git_dirty=None)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return unknown
+    if commit.returncode:
+        return unknown
+    return unknown.model_copy(update={"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())})

@@ -2,8 +2,9 @@
 
 A dataset is a real folder directly under the shard folder, named like a dataset id,
 whose manifest.json exists and parses as a `generator.format.Manifest` (known format
-name and version, every field valid), or as a token corpus's `CorpusManifest`
-(service.corpora): both kinds are listed, looked up and served alike. The pipeline and
+name and version, every field valid), as a Dyck dataset's `generator.dyck.format.DyckManifest`,
+or as a token corpus's `CorpusManifest` (service.corpora): every kind is listed, looked up
+and served alike, and the format name in the manifest decides which it is. The pipeline and
 `prepare` write the manifest last and atomically, so a dataset being written (shards and
 a .progress journal, no manifest) is simply not there yet, and appears on the first
 request after its manifest does.
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from generator.config import DatasetConfig
+from generator.dyck.config import DyckConfig
+from generator.dyck.format import KIND as DYCK_KIND, DyckManifest, parse_dyck_manifest
 from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, Manifest, ManifestError, ShardRecord, parse_manifest
 from service.corpora import NCA_KIND, Corpus, parse_corpus_manifest
 from service.paths import is_direct_child_folder, open_inside, real_root, resolve_inside
@@ -44,33 +47,30 @@ class FileUnreadable(Exception):
 
 
 @dataclass(frozen=True)
-class Dataset:
-    """One finished NCA dataset: its folder and its parsed manifest."""
+class ShardedDataset:
+    """A finished dataset of Arrow shards, NCA or Dyck: its folder, its parsed manifest, where its rows start."""
 
-    kind: ClassVar[str] = NCA_KIND
     id: str
     """The folder name, which is the id in every URL."""
     folder: str
     """Path of the folder: the real shard folder joined with the id."""
-    manifest: Manifest
+    manifest: Manifest | DyckManifest
     """The parsed, validated manifest.json."""
-    config: DatasetConfig
-    """The config that made the rows, typed (the manifest keeps it as the dict it was saved as)."""
     row_starts: list
     """Global index of the first row of each shard, in manifest order (rows count across shards)."""
 
     @property
-    def shards(self) -> list[ShardRecord]:
+    def shards(self) -> list:
         return self.manifest.shards
 
     @property
     def rows(self) -> int:
         return self.manifest.totals.rows
 
-    def shard(self, name: str) -> ShardRecord | None:
+    def shard(self, name: str):
         return next((entry for entry in self.shards if entry.name == name), None)
 
-    def locate_row(self, index: int) -> tuple[ShardRecord, int]:
+    def locate_row(self, index: int) -> tuple:
         """Global row index -> (shard entry, row within that shard); NotFound past the end."""
         if not 0 <= index < self.rows:
             raise NotFound(f"dataset {self.id} has {self.rows} rows, numbered from 0: there is no row {index}")
@@ -79,10 +79,38 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class Dataset(ShardedDataset):
+    """One finished NCA dataset."""
+
+    kind: ClassVar[str] = NCA_KIND
+    manifest: Manifest
+    """The parsed, validated manifest.json."""
+    config: DatasetConfig
+    """The config that made the rows, typed (the manifest keeps it as the dict it was saved as)."""
+
+    @property
+    def shards(self) -> list[ShardRecord]:
+        return self.manifest.shards
+
+
+@dataclass(frozen=True)
+class DyckDataset(ShardedDataset):
+    """One finished Dyck dataset (generator.dyck): rows like an NCA dataset's, no band, rules or histogram."""
+
+    kind: ClassVar[str] = DYCK_KIND
+    manifest: DyckManifest
+    """The parsed, validated manifest.json."""
+
+    @property
+    def config(self) -> DyckConfig:
+        return self.manifest.dyck_config()
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     key: tuple
     """(mtime_ns, size, inode) of the manifest version this entry was made from."""
-    dataset: Dataset | Corpus | None
+    dataset: Dataset | DyckDataset | Corpus | None
     """The dataset or corpus, or None when that manifest version was refused (and logged)."""
 
 
@@ -96,14 +124,14 @@ def dataset_config(manifest: Manifest, where: str) -> DatasetConfig:
 
 
 class Catalog:
-    """The datasets and token corpora under one shard folder, discovered afresh on each call."""
+    """The datasets (NCA, Dyck) and token corpora under one shard folder, discovered afresh on each call."""
 
     def __init__(self, shards_dir: str):
         self.root = real_root(shards_dir)
         self._parsed = {}  # dataset id -> CacheEntry; replaced or changed under self._lock only
         self._lock = threading.Lock()
 
-    def datasets(self) -> list[Dataset | Corpus]:
+    def datasets(self) -> list[Dataset | DyckDataset | Corpus]:
         """Every finished dataset and corpus, sorted by id."""
         try:
             names = sorted(os.listdir(self.root))
@@ -115,18 +143,27 @@ class Catalog:
             self._parsed = {name: entry for name in names if (entry := parsed.get(name)) is not None}
         return found
 
-    def dataset(self, dataset_id: str) -> Dataset | Corpus:
+    def dataset(self, dataset_id: str) -> Dataset | DyckDataset | Corpus:
         dataset = self._load(dataset_id)
         if dataset is None:
             raise NotFound(f"no dataset {dataset_id!r} in the catalog: GET /v1/datasets lists them")
         return dataset
 
-    def nca_dataset(self, dataset_id: str, what: str) -> Dataset:
-        """The NCA dataset `dataset_id`; NotFound, saying why, when it is a token corpus, which has no `what`."""
+    def row_dataset(self, dataset_id: str, what: str = "rows") -> Dataset | DyckDataset:
+        """The NCA or Dyck dataset `dataset_id`; NotFound, saying why, when it is a token corpus, which has no `what`."""
         dataset = self.dataset(dataset_id)
         if isinstance(dataset, Corpus):
             raise NotFound(f"{dataset_id} is a token corpus: a token corpus has no {what}; download its files "
                            f"(GET /v1/datasets/{dataset_id}/shards lists them)")
+        return dataset
+
+    def nca_dataset(self, dataset_id: str, what: str, dyck_what: str | None = None) -> Dataset:
+        """The NCA dataset `dataset_id`; NotFound, saying why, when it is a token corpus (which has no `what`)
+        or a Dyck dataset (which has no `dyck_what`, default `what`)."""
+        dataset = self.row_dataset(dataset_id, what)
+        if isinstance(dataset, DyckDataset):
+            raise NotFound(f"{dataset_id} is a Dyck dataset: a Dyck dataset has no {dyck_what or what}; "
+                           f"GET /v1/datasets/{dataset_id}/rows/{{index}}/preview.png draws one of its rows")
         return dataset
 
     def open_shard(self, dataset: Dataset | Corpus, name: str):
@@ -184,7 +221,8 @@ class Catalog:
                 opened = os.fstat(file.fileno())  # the key of the bytes actually read, should it change meanwhile
                 data = file.read()
             corpus = parse_corpus_manifest(data, where)
-            if corpus is None:
+            dyck = parse_dyck_manifest(data, where) if corpus is None else None
+            if corpus is None and dyck is None:
                 manifest = parse_manifest(data, where)
                 config = dataset_config(manifest, where)
         except OSError as error:
@@ -196,4 +234,8 @@ class Catalog:
         opened_key = (opened.st_mtime_ns, opened.st_size, opened.st_ino)
         if corpus is not None:
             return CacheEntry(opened_key, Corpus(dataset_id, folder, corpus))
-        return CacheEntry(opened_key, Dataset(dataset_id, folder, manifest, config, manifest.row_starts()))
+        if dyck is not None:
+            return CacheEntry(opened_key, DyckDataset(id=dataset_id, folder=folder, manifest=dyck,
+                                                      row_starts=dyck.row_starts()))
+        return CacheEntry(opened_key, Dataset(id=dataset_id, folder=folder, manifest=manifest,
+                                              row_starts=manifest.row_starts(), config=config))

@@ -5,6 +5,7 @@
     paths = catalog.download_dataset("high-3000-8ec9d4e538f8")
     folder = catalog.download_corpus("stdlib-5600000-0123456789ab")   # open_corpus(folder) reads it
 
+A Dyck dataset (kind 'dyck') downloads with download_dataset exactly like an NCA dataset.
 A token corpus downloads the same way, file by file, into CACHE/<id>/; each file's sha256 in
 the listing must also be the one its manifest records, and the manifest (checked against
 its ETag, the sha256 of its bytes) is written last, so the folder is a complete corpus

@@ -22,8 +22,9 @@ from trainer.corpus.format import FORMAT_NAME, FORMAT_VERSION, SPLITS, CorpusMan
 
 NCA_KIND = "nca-shards"
 CORPUS_KIND = "token-corpus"
-Kind = Literal["nca-shards", "token-corpus"]
-"""What a catalog entry holds: NCA sequences in Arrow shards, or a prepared token corpus."""
+Kind = Literal["nca-shards", "token-corpus", "dyck"]
+"""What a catalog entry holds: NCA sequences in Arrow shards, a prepared token corpus, or Dyck
+sequences in Arrow shards (generator.dyck)."""
 
 CORPUS_FILE_NAMES = tuple(f"{split}.bin" for split in SPLITS)
 """The only names a corpus's files may have: one per split, in split order."""

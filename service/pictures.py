@@ -1,12 +1,14 @@
-"""Pictures of one row: all its frames as a PNG strip, or as an animated GIF.
+"""Pictures of one row: an NCA row's frames as a PNG strip or an animated GIF; a Dyck row's depth profile.
 
-Drawn with generator.render (Pillow and numpy, no torch), so the catalog shows
-exactly what the generator's own previews show, one fixed colour per cell state.
+Drawn with generator.render and generator.dyck.pictures (Pillow and numpy, no torch), so
+the catalog shows exactly what the generators' own previews show.
 """
 
 import io
 
 from generator.config import DatasetConfig
+from generator.dyck.config import DyckConfig
+from generator.dyck.pictures import profile_image
 from generator.format import decode_frames
 from generator.render import animation_frames, strip_image
 
@@ -28,4 +30,11 @@ def animation_gif(frames) -> bytes:
     first, *rest = animation_frames(frames)
     buffer = io.BytesIO()
     first.save(buffer, format="GIF", save_all=True, append_images=rest, loop=0, duration=GIF_FRAME_MILLISECONDS)
+    return buffer.getvalue()
+
+
+def dyck_png(tokens, config: DyckConfig, title: str) -> bytes:
+    """A Dyck row's depth after each token, coloured by bracket pair, under a title."""
+    buffer = io.BytesIO()
+    profile_image(tokens, config.pairs, config.max_depth, title).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -1,7 +1,8 @@
 """The metadata endpoints: which datasets exist, what each one is, and its shards.
 
 A token corpus is an entry like a dataset: listed with kind 'token-corpus', summarised
-by a CorpusSummary, its two token files listed where a dataset's shards are.
+by a CorpusSummary, its two token files listed where a dataset's shards are. A Dyck
+dataset (kind 'dyck') has shards and rows like an NCA dataset, but no band or ratios.
 
 Filters that FastAPI cannot check alone (a band name, min_ratio > max_ratio) answer
 422 in FastAPI's own validation format, so clients parse one error shape.
@@ -12,12 +13,13 @@ from fastapi.exceptions import RequestValidationError
 
 from generator.bands import CHOICES, parse_band
 from generator.errors import ConfigError
-from service.catalog import Catalog
+from service.catalog import Catalog, DyckDataset
 from service.corpora import Corpus, Kind
 from service.paging import LimitQuery, OffsetQuery, page
-from service.schemas import AnyShardPage, AnySummary, CorpusFilePage, DatasetPage, ErrorDetail, ShardPage
-from service.views import (corpus_file_item, corpus_summary, dataset_summary, entry_item, entry_matches, shard_item,
-                           shard_overlaps)
+from service.schemas import (AnyShardPage, AnySummary, CorpusFilePage, DatasetPage, DyckShardPage, ErrorDetail,
+                             ShardPage)
+from service.views import (corpus_file_item, corpus_summary, dataset_summary, dyck_shard_item, dyck_summary,
+                           entry_item, entry_matches, shard_item, shard_overlaps)
 from trainer.corpus.format import SPLITS
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -43,11 +45,12 @@ def check_ratio_range(min_ratio: float | None, max_ratio: float | None) -> None:
 @router.get("/datasets", name="dataset_list")
 def list_datasets(
     request: Request,
-    kind: Kind | None = Query(None, description="Only entries of this kind: 'nca-shards' (NCA datasets) or "
-                                                "'token-corpus' (prepared token corpora)."),
+    kind: Kind | None = Query(None, description="Only entries of this kind: 'nca-shards' (NCA datasets), "
+                                                "'token-corpus' (prepared token corpora) or 'dyck' (Dyck datasets)."),
     band: str | None = Query(None, description=f"Only datasets made in this band: {CHOICES}. "
                                                "Matched by bounds, so 'web' and '0.5-1' both find 'high' datasets. "
-                                               "A token corpus has no band: any band or ratio filter leaves corpora out."),
+                                               "A token corpus or a Dyck dataset has no band: any band or ratio "
+                                               "filter leaves them out."),
     min_ratio: float | None = Query(None, ge=0, le=1, description="Only datasets whose band lies within "
                                     "[min_ratio, max_ratio]: band.lo >= min_ratio and band.hi <= max_ratio (unset: 0)."),
     max_ratio: float | None = Query(None, ge=0, le=1, description="Upper end of the ratio range (see min_ratio; unset: 1)."),
@@ -76,10 +79,12 @@ def get_dataset(request: Request, dataset_id: str = DatasetIdPath, datasets: Cat
     """The manifest summary of an NCA dataset (kind 'nca-shards'): band, lineage (generator version, git commit,
     dirty tree), config, seed scheme, complexity definition, totals, acceptance statistics with the
     candidate-ratio histogram as numbers (acceptance.histogram.edges and counts), format, environment, and links
-    to the shards, manifest, histogram and rows. Of a token corpus (kind 'token-corpus'): its format, source,
+    to the shards, manifest, histogram and rows. Of a Dyck dataset (kind 'dyck'): lineage, format, config, seed
+    scheme, totals, environment and links. Of a token corpus (kind 'token-corpus'): its format, source,
     tokenizer, validation rule, prepare config, totals and links to its files and manifest."""
     entry = datasets.dataset(dataset_id)
-    summarise = corpus_summary if isinstance(entry, Corpus) else dataset_summary
+    summarise = (corpus_summary if isinstance(entry, Corpus) else dyck_summary if isinstance(entry, DyckDataset)
+                 else dataset_summary)
     return AnySummary(summarise(request, entry))
 
 
@@ -95,15 +100,21 @@ def list_shards(
     datasets: Catalog = Depends(catalog),
 ) -> AnyShardPage:
     """The dataset's shards in manifest order: name, rows, first_row (global index of its first row),
-    tokens, bytes, sha256, ratio range, candidate rule-id range and download URL. For a token corpus, its
-    files train.bin and validation.bin: name, split, documents, tokens, bytes, sha256 and download URL
-    (they have no ratios, so a ratio range lists none)."""
+    tokens, bytes, sha256, ratio range, candidate rule-id range and download URL. For a Dyck dataset: name,
+    rows, first_row, first sequence id, tokens, bytes, sha256 and download URL. For a token corpus, its
+    files train.bin and validation.bin: name, split, documents, tokens, bytes, sha256 and download URL.
+    Dyck shards and corpus files have no ratios, so a ratio range lists none of them."""
     check_ratio_range(min_ratio, max_ratio)
     entry = datasets.dataset(dataset_id)
+    unranged = min_ratio is None and max_ratio is None
     if isinstance(entry, Corpus):
-        splits = list(SPLITS) if min_ratio is None and max_ratio is None else []
+        splits = list(SPLITS) if unranged else []
         return AnyShardPage(page(CorpusFilePage, splits, offset, limit, request,
                                  lambda split: corpus_file_item(request, entry, split)))
+    if isinstance(entry, DyckDataset):
+        positions = list(range(len(entry.shards))) if unranged else []
+        return AnyShardPage(page(DyckShardPage, positions, offset, limit, request,
+                                 lambda position: dyck_shard_item(request, entry, position)))
     positions = [i for i, shard in enumerate(entry.shards) if shard_overlaps(shard, min_ratio, max_ratio)]
     return AnyShardPage(page(ShardPage, positions, offset, limit, request,
                              lambda position: shard_item(request, entry, position)))

@@ -1,7 +1,9 @@
 """The data endpoints: shard bytes, single rows, previews of a row, the histogram picture, the manifest.
 
 A token corpus's files are served where a dataset's shards are, the same way (Range, ETag,
-304); it has no rows, previews or histogram, and those endpoints say so in their 404.
+304); it has no rows, previews or histogram, and those endpoints say so in their 404. A Dyck
+dataset's shards and rows are served like an NCA dataset's; its row preview.png is the
+sequence's depth profile, and it has no animation or histogram (404 saying so).
 Every entry's manifest.json is served byte for byte, so a client can rebuild its folder.
 
 Handlers are plain functions, so FastAPI runs them in its thread pool: file reads,
@@ -14,13 +16,13 @@ import hashlib
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from generator.format import HISTOGRAM_NAME, MANIFEST_NAME, ShardRecord
-from service.catalog import Catalog, Dataset, FileUnreadable
+from service.catalog import Catalog, Dataset, DyckDataset, FileUnreadable
 from service.corpora import Corpus
 from service.downloads import CACHE_CONTROL, file_response, not_modified
-from service.pictures import animation_gif, frames_of, strip_png
+from service.pictures import animation_gif, dyck_png, frames_of, strip_png
 from service.routes_catalog import NOT_FOUND, DatasetIdPath, catalog
 from service.rows import read_row
-from service.schemas import AnyManifest, ErrorDetail, RowRecord
+from service.schemas import AnyManifest, AnyRow, DyckRowRecord, ErrorDetail, RowRecord
 
 router = APIRouter(prefix="/v1/datasets/{dataset_id}", tags=["data"])
 
@@ -64,48 +66,62 @@ def get_shard(request: Request, dataset_id: str = DatasetIdPath, name: str = Sha
     return file_response(request, file, f'"{dataset.shard(name).sha256}"', media_type)
 
 
-def load_row(datasets: Catalog, dataset: Dataset, entry: ShardRecord, row_in_shard: int) -> dict:
+NCA_COLUMNS = ("rule_id", "trajectory_id", "ratio")
+DYCK_COLUMNS = ("sequence_id",)
+
+
+def load_row(datasets: Catalog, dataset: Dataset | DyckDataset, entry: ShardRecord, row_in_shard: int) -> dict:
     """The values of row `row_in_shard` of the shard `entry`, as located by dataset.locate_row."""
+    columns = DYCK_COLUMNS if isinstance(dataset, DyckDataset) else NCA_COLUMNS
     with datasets.open_shard(dataset, entry.name) as file:
         try:
-            return read_row(file, row_in_shard, dataset.manifest.format.record_batch_rows)
+            return read_row(file, row_in_shard, dataset.manifest.format.record_batch_rows, columns)
         except FileUnreadable as error:
             raise FileUnreadable(f"{entry.name} of dataset {dataset.id} {error}") from None
 
 
 @router.get("/rows/{index}", name="row_json", responses={**NOT_FOUND, **UNREADABLE})
 def get_row(index: int = RowIndexPath, dataset_id: str = DatasetIdPath,
-            datasets: Catalog = Depends(catalog)) -> RowRecord:
-    """One row: rule id, trajectory id, gzip ratio and its tokens, read from its record batch alone."""
-    dataset = datasets.nca_dataset(dataset_id, "rows")
+            datasets: Catalog = Depends(catalog)) -> AnyRow:
+    """One row, read from its record batch alone: of an NCA dataset its rule id, trajectory id, gzip ratio and
+    tokens; of a Dyck dataset its sequence id and tokens."""
+    dataset = datasets.row_dataset(dataset_id)
     entry, row_in_shard = dataset.locate_row(index)
     row = load_row(datasets, dataset, entry, row_in_shard)
-    return RowRecord(dataset_id=dataset.id, index=index, shard=entry.name, row_in_shard=row_in_shard,
-                     **{**row, "tokens": row["tokens"].tolist()})
+    record = DyckRowRecord if isinstance(dataset, DyckDataset) else RowRecord
+    return AnyRow(record(dataset_id=dataset.id, index=index, shard=entry.name, row_in_shard=row_in_shard,
+                         **{**row, "tokens": row["tokens"].tolist()}))
 
 
 def row_picture(request: Request, datasets: Catalog, dataset_id: str, index: int, kind: str) -> Response:
-    dataset = datasets.nca_dataset(dataset_id, "rows")
+    if kind == "png":
+        dataset = datasets.row_dataset(dataset_id)
+    else:
+        dataset = datasets.nca_dataset(dataset_id, "rows", "animation")
     entry, row_in_shard = dataset.locate_row(index)
     etag = f'W/"{entry.sha256[:32]}-{row_in_shard}-{kind}"'  # weak: the same row, drawn by this renderer
     cached = not_modified(request, etag)
     if cached is not None:
         return cached
     row = load_row(datasets, dataset, entry, row_in_shard)
-    frames = frames_of(row["tokens"], dataset.config)
-    if kind == "png":
+    if isinstance(dataset, DyckDataset):
+        title = f"{dataset.id}  row {index}  sequence {row['sequence_id']}: depth after each token, colour = bracket pair"
+        body, media_type = dyck_png(row["tokens"], dataset.config, title), "image/png"
+    elif kind == "png":
+        frames = frames_of(row["tokens"], dataset.config)
         title = f"{dataset.id}  row {index}  rule {row['rule_id']}  ratio {row['ratio']:.3f}"
         body, media_type = strip_png(frames, title), "image/png"
     else:
-        body, media_type = animation_gif(frames), "image/gif"
+        body, media_type = animation_gif(frames_of(row["tokens"], dataset.config)), "image/gif"
     return Response(body, media_type=media_type, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
 
 
 @router.get("/rows/{index}/preview.png", name="row_preview_png", response_class=Response,
-            responses=binary("The row's frames as one PNG strip.", "image/png"))
+            responses=binary("The row's frames as one PNG strip (a Dyck row: its depth profile).", "image/png"))
 def get_row_png(request: Request, index: int = RowIndexPath, dataset_id: str = DatasetIdPath,
                 datasets: Catalog = Depends(catalog)) -> Response:
-    """All frames of the row's trajectory as one PNG strip, nine to a line, under a title."""
+    """All frames of the row's trajectory as one PNG strip, nine to a line, under a title. For a Dyck
+    dataset: the depth after each token of the sequence, one column per token, coloured by bracket pair."""
     return row_picture(request, datasets, dataset_id, index, "png")
 
 
@@ -113,7 +129,7 @@ def get_row_png(request: Request, index: int = RowIndexPath, dataset_id: str = D
             responses=binary("The row's frames as a looping animated GIF.", "image/gif"))
 def get_row_gif(request: Request, index: int = RowIndexPath, dataset_id: str = DatasetIdPath,
                 datasets: Catalog = Depends(catalog)) -> Response:
-    """The row's trajectory as an animated GIF, one frame every 150 ms, looping."""
+    """The row's trajectory as an animated GIF, one frame every 150 ms, looping (NCA datasets only)."""
     return row_picture(request, datasets, dataset_id, index, "gif")
 
 
@@ -121,7 +137,7 @@ def get_row_gif(request: Request, index: int = RowIndexPath, dataset_id: str = D
             responses=binary("The candidate-ratio histogram, the band shaded.", "image/png"))
 def get_histogram(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> Response:
     """The generator's histogram of every candidate rule's gzip ratio, the band shaded
-    (the same numbers are in the summary's acceptance.histogram)."""
+    (the same numbers are in the summary's acceptance.histogram). NCA datasets only."""
     return small_file(request, datasets, datasets.nca_dataset(dataset_id, "histogram"), HISTOGRAM_NAME, "image/png")
 
 
@@ -129,12 +145,13 @@ def get_histogram(request: Request, dataset_id: str = DatasetIdPath, datasets: C
     200: {"model": AnyManifest, "description": "The manifest.json file, byte for byte."},
     304: {"description": "Not modified: If-None-Match named the current ETag."}, **NOT_FOUND, **UNREADABLE})
 def get_manifest(request: Request, dataset_id: str = DatasetIdPath, datasets: Catalog = Depends(catalog)) -> Response:
-    """The dataset's or token corpus's manifest.json, byte for byte, ETag its quoted sha256: with the
-    shards (or a corpus's files) it rebuilds the folder, which the trainer can open like a local one."""
+    """The dataset's (NCA or Dyck) or token corpus's manifest.json, byte for byte, ETag its quoted sha256: with
+    the shards (or a corpus's files) it rebuilds the folder, which the trainer can open like a local one."""
     return small_file(request, datasets, datasets.dataset(dataset_id), MANIFEST_NAME, "application/json")
 
 
-def small_file(request: Request, datasets: Catalog, dataset: Dataset | Corpus, name: str, media_type: str) -> Response:
+def small_file(request: Request, datasets: Catalog, dataset: Dataset | DyckDataset | Corpus, name: str,
+               media_type: str) -> Response:
     """A small file of the folder read whole, ETag its quoted sha256, 304 on If-None-Match."""
     with datasets.open_file(dataset, name) as file:
         body = file.read()

@@ -15,8 +15,9 @@ import pyarrow as pa
 from service.catalog import FileUnreadable
 
 
-def read_row(file, row_in_shard: int, record_batch_rows: int) -> dict:
-    """{rule_id, trajectory_id, ratio, tokens (uint16 numpy array)} of row `row_in_shard` of the shard in `file`.
+def read_row(file, row_in_shard: int, record_batch_rows: int, columns: tuple) -> dict:
+    """{column: value} of row `row_in_shard` of the shard in `file`: each of the scalar `columns` (NCA: rule_id,
+    trajectory_id, ratio; Dyck: sequence_id) as a Python value, and tokens as a uint16 numpy array.
     FileUnreadable, its message starting with a verb phrase about the shard, when the file breaks the format."""
     batch_index, offset = divmod(row_in_shard, record_batch_rows)
     try:
@@ -26,11 +27,8 @@ def read_row(file, row_in_shard: int, record_batch_rows: int) -> dict:
         row = reader.get_batch(batch_index).slice(offset, 1)
         if row.num_rows != 1:
             raise FileUnreadable(f"batch {batch_index} is shorter than {record_batch_rows} rows")
-        return {
-            "rule_id": row.column("rule_id")[0].as_py(),
-            "trajectory_id": row.column("trajectory_id")[0].as_py(),
-            "ratio": row.column("ratio")[0].as_py(),
-            "tokens": np.array(row.column("tokens").flatten().to_numpy(zero_copy_only=False), dtype=np.uint16),  # a copy
-        }
+        values = {name: row.column(name)[0].as_py() for name in columns}
+        values["tokens"] = np.array(row.column("tokens").flatten().to_numpy(zero_copy_only=False), dtype=np.uint16)  # a copy
+        return values
     except (OSError, ValueError, KeyError, pa.ArrowException) as error:
         raise FileUnreadable(f"is not a readable Arrow IPC shard ({type(error).__name__}: {error})") from None

@@ -3,11 +3,11 @@
 Every JSON endpoint declares one of these as its response model, so /openapi.json
 publishes a named schema for each answer and a client can generate types from it.
 Manifest sections (format, lineage, totals, acceptance, environment) reuse the
-manifest's own models from generator.format, and a token corpus's those of
-trainer.corpus.format: a summary is the manifest, reorganised, and the format modules
-stay the one place a field is defined. Where an answer is one of two kinds (an NCA
-dataset or a token corpus), its document carries `kind`, and the endpoint declares a
-named union of both (a RootModel), so /openapi.json still names one schema per answer.
+manifest's own models from generator.format, a Dyck dataset's those of
+generator.dyck.format, and a token corpus's those of trainer.corpus.format: a summary is the manifest, reorganised, and the format modules
+stay the one place a field is defined. Where an answer is one of several kinds (an NCA
+dataset, a Dyck dataset or a token corpus), its document carries `kind`, and the endpoint
+declares a named union of them (a RootModel), so /openapi.json still names one schema per answer.
 """
 
 from typing import Annotated, Any, Literal
@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from generator.bands import Band
+from generator.dyck.format import DyckEnvironment, DyckFormatRecord, DyckManifest, DyckShardRecord
 from generator.format import Acceptance, Environment, FormatRecord, GeneratorLineage, Manifest, ShardRecord, Totals
 from trainer.corpus.format import (CorpusFormat, CorpusManifest, PrepareConfig, SourceRecord, TokenizerRecord,
                                    ValidationRecord)
 
-KIND_DESCRIPTION = "What the entry holds: 'nca-shards' (NCA sequences in Arrow shards) or 'token-corpus'."
+KIND_DESCRIPTION = ("What the entry holds: 'nca-shards' (NCA sequences in Arrow shards), 'token-corpus', or 'dyck' "
+                    "(k-Dyck bracket sequences in Arrow shards, the paper's Dyck baseline).")
 
 
 class ApiModel(BaseModel):
@@ -164,8 +166,57 @@ class CorpusFileItem(ApiModel):
     url: str = Field(description="Where to GET its bytes (Range supported).")
 
 
+class DyckLinks(ApiModel):
+    self: str = Field(description="This dataset's summary.")
+    shards: str = Field(description="Its shard list.")
+    manifest: str = Field(description="Its manifest.json, byte for byte.")
+    rows: str = Field(description="URL template of one row: replace {index} with a global row index.")
+    first_row: str | None = Field(description="Row 0 as JSON; null when the dataset has no rows.")
+    first_preview: str | None = Field(description="Row 0's depth profile as a PNG; null when the dataset has no rows.")
+
+
+class DyckItem(ApiModel):
+    """A Dyck dataset in the dataset list: enough to choose it without fetching its summary."""
+
+    id: str = Field(description="Dataset id, the dataset's folder name and its key in every URL.")
+    kind: Literal["dyck"] = Field("dyck", description=KIND_DESCRIPTION)
+    rows: int = Field(description="Sequences in the dataset.")
+    tokens: int = Field(description="Tokens stored: rows x tokens per sequence.")
+    shards: int = Field(description="Shard files.")
+    bytes: int = Field(description="Bytes of all shard files.")
+    seed: int = Field(description="Dataset seed: every draw derives from (seed, sequence id, position).")
+    pairs: int = Field(description="Bracket pairs k; the vocabulary is 2k.")
+    max_depth: int = Field(description="Each word's depth limit is drawn from 1..max_depth.")
+    p_open: float = Field(description="Probability of opening a bracket below the limit.")
+    generator: GeneratorLineage = Field(description="Which code made the dataset.")
+    links: DyckLinks
+
+
+class DyckSummary(ApiModel):
+    """A Dyck dataset's manifest without its shard list (paged separately), with lineage and links."""
+
+    id: str = Field(description="Dataset id (the folder name).")
+    kind: Literal["dyck"] = Field("dyck", description=KIND_DESCRIPTION)
+    dataset_id: str = Field(description="The id the manifest records; equal to id.")
+    lineage: GeneratorLineage = Field(description="Which code made the dataset.")
+    format: DyckFormatRecord
+    config: dict[str, Any] = Field(description="The resolved Dyck config that decided the bytes.")
+    seed_scheme: dict[str, Any] = Field(description="How every draw derives from (seed, sequence id, position).")
+    sharding: str = Field(description="How sequence ids map to shards.")
+    totals: Totals
+    environment: DyckEnvironment
+    links: DyckLinks
+
+
+class DyckShardItem(DyckShardRecord):
+    """One shard of a Dyck dataset as its manifest records it, with its place among the rows and its URL."""
+
+    first_row: int = Field(description="Global index of its first row: rows count through the shards in order.")
+    url: str = Field(description="Where to GET its bytes (Range supported).")
+
+
 class DatasetPage(Page):
-    items: list[Annotated[DatasetItem | CorpusItem, Field(discriminator="kind")]] = Field(
+    items: list[Annotated[DatasetItem | DyckItem | CorpusItem, Field(discriminator="kind")]] = Field(
         description="The datasets and corpora of this page, sorted by id; `kind` tells them apart.")
 
 
@@ -173,21 +224,27 @@ class ShardPage(Page):
     items: list[ShardItem] = Field(description="The shards of this page, in manifest order.")
 
 
+class DyckShardPage(Page):
+    items: list[DyckShardItem] = Field(description="The Dyck dataset's shards of this page, in manifest order.")
+
+
 class CorpusFilePage(Page):
     items: list[CorpusFileItem] = Field(description="The corpus's files of this page: train.bin, validation.bin.")
 
 
-class AnySummary(RootModel[Annotated[DatasetSummary | CorpusSummary, Field(discriminator="kind")]]):
-    """GET /v1/datasets/{id}: a DatasetSummary for NCA shards, a CorpusSummary for a token corpus (see `kind`)."""
+class AnySummary(RootModel[Annotated[DatasetSummary | DyckSummary | CorpusSummary, Field(discriminator="kind")]]):
+    """GET /v1/datasets/{id}: a DatasetSummary for NCA shards, a DyckSummary for a Dyck dataset, a CorpusSummary
+    for a token corpus (see `kind`)."""
 
 
-class AnyShardPage(RootModel[ShardPage | CorpusFilePage]):
-    """GET /v1/datasets/{id}/shards: a ShardPage for NCA shards, a CorpusFilePage for a token corpus's files."""
+class AnyShardPage(RootModel[ShardPage | DyckShardPage | CorpusFilePage]):
+    """GET /v1/datasets/{id}/shards: a ShardPage for NCA shards, a DyckShardPage for a Dyck dataset's, a
+    CorpusFilePage for a token corpus's files."""
 
 
-class AnyManifest(RootModel[Manifest | CorpusManifest]):
-    """A manifest.json as written: a Manifest (format ncaforge-nca-shards) or a CorpusManifest
-    (format ncaforge-token-corpus)."""
+class AnyManifest(RootModel[Manifest | DyckManifest | CorpusManifest]):
+    """A manifest.json as written: a Manifest (format ncaforge-nca-shards), a DyckManifest (format
+    ncaforge-dyck-shards) or a CorpusManifest (format ncaforge-token-corpus)."""
 
 
 class RowRecord(ApiModel):
@@ -201,3 +258,18 @@ class RowRecord(ApiModel):
     trajectory_id: int = Field(description="Which trajectory of that rule.")
     ratio: float = Field(description="The rule's gzip ratio.")
     tokens: list[int] = Field(description="The sequence: 27 frames of 10000, 36 patch tokens, 10001.")
+
+
+class DyckRowRecord(ApiModel):
+    """One row (sequence) of a Dyck dataset, read from its shard."""
+
+    dataset_id: str = Field(description="Dataset id.")
+    index: int = Field(description="Global row index.")
+    shard: str = Field(description="Shard file holding the row.")
+    row_in_shard: int = Field(description="Row number inside that shard.")
+    sequence_id: int = Field(description="The sequence's id: its draws derive from (seed, sequence id, position).")
+    tokens: list[int] = Field(description="The sequence: pair i opens with token i and closes with token pairs + i.")
+
+
+class AnyRow(RootModel[RowRecord | DyckRowRecord]):
+    """GET /v1/datasets/{id}/rows/{index}: a RowRecord for an NCA dataset, a DyckRowRecord for a Dyck dataset."""

@@ -2,18 +2,19 @@
 
 The manifest is already the full record of a dataset; the views reorganise it for
 a reader (lineage together, totals together, the shard list on its own pages) and
-add links, so a client navigates by URL instead of assembling paths. A token corpus
-gets its own documents (CorpusItem, CorpusSummary, CorpusFileItem) from its manifest.
+add links, so a client navigates by URL instead of assembling paths. A Dyck dataset
+(DyckItem, DyckSummary, DyckShardItem) and a token corpus (CorpusItem, CorpusSummary,
+CorpusFileItem) get their own documents from their manifests.
 """
 
 from fastapi import Request
 
 from generator.bands import Band
 from generator.format import ShardRecord
-from service.catalog import Dataset
+from service.catalog import Dataset, DyckDataset
 from service.corpora import Corpus
 from service.schemas import (CorpusFileItem, CorpusItem, CorpusLinks, CorpusSummary, CorpusTotals, DatasetItem,
-                             DatasetLinks, DatasetSummary, ShardItem)
+                             DatasetLinks, DatasetSummary, DyckItem, DyckLinks, DyckShardItem, DyckSummary, ShardItem)
 
 SUMMARY_SECTIONS = ("format", "config", "seed_scheme", "complexity", "sharding", "totals", "acceptance", "environment")
 """Manifest sections the summary repeats as they are."""
@@ -75,6 +76,44 @@ def shard_item(request: Request, dataset: Dataset, position: int) -> ShardItem:
                      url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
 
 
+def dyck_links(request: Request, dataset: DyckDataset) -> DyckLinks:
+    first_row = {"dataset_id": dataset.id, "index": 0}
+    summary = url(request, "dataset_summary", dataset_id=dataset.id)
+    return DyckLinks(
+        self=summary,
+        shards=url(request, "shard_list", dataset_id=dataset.id),
+        manifest=url(request, "manifest_json", dataset_id=dataset.id),
+        rows=summary + "/rows/{index}",
+        first_row=url(request, "row_json", **first_row) if dataset.rows else None,
+        first_preview=url(request, "row_preview_png", **first_row) if dataset.rows else None,
+    )
+
+
+def dyck_item(request: Request, dataset: DyckDataset) -> DyckItem:
+    """A Dyck dataset's entry of GET /v1/datasets."""
+    manifest, config = dataset.manifest, dataset.config
+    return DyckItem(id=dataset.id, rows=manifest.totals.rows, tokens=manifest.totals.tokens,
+                    shards=manifest.totals.shards, bytes=manifest.totals.bytes, seed=config.seed, pairs=config.pairs,
+                    max_depth=config.max_depth, p_open=config.p_open, generator=manifest.generator,
+                    links=dyck_links(request, dataset))
+
+
+def dyck_summary(request: Request, dataset: DyckDataset) -> DyckSummary:
+    """GET /v1/datasets/{id} of a Dyck dataset: its manifest without the shard list, with links."""
+    manifest = dataset.manifest
+    return DyckSummary(id=dataset.id, dataset_id=manifest.dataset_id, lineage=manifest.generator,
+                       format=manifest.format, config=manifest.config, seed_scheme=manifest.seed_scheme,
+                       sharding=manifest.sharding, totals=manifest.totals, environment=manifest.environment,
+                       links=dyck_links(request, dataset))
+
+
+def dyck_shard_item(request: Request, dataset: DyckDataset, position: int) -> DyckShardItem:
+    """One entry of GET /v1/datasets/{id}/shards for a Dyck dataset."""
+    entry = dataset.shards[position]
+    return DyckShardItem(**dict(entry), first_row=dataset.row_starts[position],
+                         url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
+
+
 def corpus_links(request: Request, corpus: Corpus) -> CorpusLinks:
     return CorpusLinks(self=url(request, "dataset_summary", dataset_id=corpus.id),
                        shards=url(request, "shard_list", dataset_id=corpus.id),
@@ -111,21 +150,27 @@ def corpus_file_item(request: Request, corpus: Corpus, split: str) -> CorpusFile
                           url=url(request, "shard_bytes", dataset_id=corpus.id, name=record.file))
 
 
-def entry_item(request: Request, entry: Dataset | Corpus) -> DatasetItem | CorpusItem:
-    return corpus_item(request, entry) if isinstance(entry, Corpus) else dataset_item(request, entry)
+def entry_item(request: Request, entry: Dataset | DyckDataset | Corpus) -> DatasetItem | DyckItem | CorpusItem:
+    if isinstance(entry, Corpus):
+        return corpus_item(request, entry)
+    if isinstance(entry, DyckDataset):
+        return dyck_item(request, entry)
+    return dataset_item(request, entry)
 
 
-def entry_matches(entry: Dataset | Corpus, kind: str | None, band: Band | None, min_ratio: float | None,
+def entry_matches(entry: Dataset | DyckDataset | Corpus, kind: str | None, band: Band | None, min_ratio: float | None,
                   max_ratio: float | None, generator_version: str | None, min_tokens: int) -> bool:
     """The /v1/datasets filters: the kind; same band (by bounds, so aliases and LO-HI match names), band
     inside [min_ratio, max_ratio] (unset: [0, 1]), exact generator version, at least min_tokens tokens.
-    A token corpus has no band, so any band filter leaves it out; its version is the ncaforge that prepared it."""
+    A token corpus or a Dyck dataset has no band, so any band filter leaves it out; a corpus's version is
+    the ncaforge that prepared it."""
     if kind is not None and entry.kind != kind:
         return False
-    if isinstance(entry, Corpus):
+    if isinstance(entry, (Corpus, DyckDataset)):
         unbanded = band is None and min_ratio is None and max_ratio is None
-        version_matches = generator_version in (None, entry.manifest.ncaforge)
-        return unbanded and version_matches and entry.tokens >= min_tokens
+        version = entry.manifest.ncaforge if isinstance(entry, Corpus) else entry.manifest.generator.version
+        tokens = entry.tokens if isinstance(entry, Corpus) else entry.manifest.totals.tokens
+        return unbanded and generator_version in (None, version) and tokens >= min_tokens
     manifest = entry.manifest
     lo, hi = manifest.band.lo, manifest.band.hi
     if band is not None and (abs(band.lo - lo) > 1e-9 or abs(band.hi - hi) > 1e-9):

@@ -14,7 +14,8 @@
   stopped at 128 (as this module's first version did) made the baseline 0.1 nats weaker.
 
 Both are computed with the model's mask (first frame as context only), overall and per
-frame, on exactly the rows the model is evaluated on.
+frame, on exactly the rows the model is evaluated on. Dyck sequences have no frames and
+no mask: their baselines are computed over whole sequences, without per-frame figures.
 """
 
 import numpy as np
@@ -52,18 +53,18 @@ def baseline_losses(samples: np.ndarray, unigram: np.ndarray) -> dict:
     return {"unigram": -np.log(prior), "in_context": in_context}
 
 
-def summarise_baselines(samples: np.ndarray, unigram: np.ndarray, mask: np.ndarray, frames: np.ndarray,
-                        frame_count: int) -> dict:
-    """Overall and per-frame mean loss of both baselines under the model's mask; in-context at its best alpha."""
+def summarise_baselines(samples: np.ndarray, unigram: np.ndarray, mask: np.ndarray,
+                        frames: np.ndarray | None = None, frame_count: int = 0) -> dict:
+    """Overall mean loss of both baselines under the model's mask, and per frame when `frames` (the 0-based
+    frame of each target) is given; in-context at its best alpha."""
     losses = baseline_losses(samples, unigram)
 
-    def per_frame(loss):
-        return [float(loss[:, frames == f].mean()) for f in range(1, frame_count) if (frames == f).any()]
+    def summary(loss, **extra):
+        result = {"loss": float(loss[:, mask].mean()), **extra}
+        if frames is not None:
+            result["per_frame"] = [float(loss[:, frames == f].mean()) for f in range(1, frame_count) if (frames == f).any()]
+        return result
 
     best_alpha = min(ALPHAS, key=lambda a: losses["in_context"][a][:, mask].mean())
-    in_context = losses["in_context"][best_alpha]
-    return {
-        "unigram": {"loss": float(losses["unigram"][:, mask].mean()), "per_frame": per_frame(losses["unigram"])},
-        "in_context_unigram": {"loss": float(in_context[:, mask].mean()), "per_frame": per_frame(in_context),
-                               "alpha": best_alpha},
-    }
+    return {"unigram": summary(losses["unigram"]),
+            "in_context_unigram": summary(losses["in_context"][best_alpha], alpha=best_alpha)}

@@ -3,7 +3,10 @@
 NCA stage: validation rules must be rules the model never trained on. Either a second
 dataset (another seed: other rules altogether) or the last `holdout_rows` rows of the
 training dataset, moved back to a rule boundary so no rule is split between the two.
-The unigram baseline counts tokens on the first rows of the training range.
+The unigram baseline counts tokens on the first rows of the training range. A Dyck
+dataset goes through the same stage: each of its sequences is drawn on its own, so the
+hold-out is simply its last `holdout_rows` rows; a validation dataset must be of the
+training dataset's format (NCA with NCA, Dyck with Dyck), never mixed.
 
 Language stage: the corpus's train split trains and its validation split (documents held
 out when it was prepared) validates; `data.validation` may name another corpus whose
@@ -51,11 +54,14 @@ class DataPlan:
 
 
 def holdout_cut(dataset: SequenceDataset, holdout_rows: int) -> int:
-    """First held-out row: `holdout_rows` from the end, moved back until it starts a rule."""
+    """First held-out row: `holdout_rows` from the end, moved back until it starts a rule (NCA); Dyck
+    sequences share nothing, so any row starts a hold-out."""
     cut = dataset.rows - holdout_rows
     if cut <= 0:
         raise DataError(f"data.holdout_rows={holdout_rows} leaves no training rows in {dataset.id} ({dataset.rows} rows): "
                         f"hold out fewer rows or pass --data.validation DATASET")
+    if dataset.is_dyck:
+        return cut
     with RowReader(dataset) as reader:
         while cut > 0:
             before, first = reader.column("rule_id", [cut - 1, cut])
@@ -94,7 +100,7 @@ def plan_data(config: RunConfig, world: int) -> DataPlan:
 
 
 def plan_nca_data(config: RunConfig) -> tuple:
-    """(train dataset, its rows, validation dataset, its rows) for NCA shards."""
+    """(train dataset, its rows, validation dataset, its rows) for NCA or Dyck shards."""
     train = open_dataset(config.data.train, config.data.cache_dir)
     needed = config.model.context + 1
     if train.tokens_per_sequence < needed:
@@ -102,6 +108,10 @@ def plan_nca_data(config: RunConfig) -> tuple:
                         f"{config.model.context} needs {needed}: lower model.context")
     if config.data.validation:
         validation = open_dataset(config.data.validation, config.data.cache_dir)
+        if validation.format_name != train.format_name:
+            raise DataError(f"validation dataset {validation.id} is {validation.format_name} but training dataset "
+                            f"{train.id} is {train.format_name}: validate on a dataset of the same kind "
+                            f"(another seed of the same generator)")
         if validation.tokens_per_sequence != train.tokens_per_sequence or validation.vocab_size != train.vocab_size:
             raise DataError(f"validation dataset {validation.id} has another token layout than {train.id}: "
                             f"use a dataset of the same kind")

@@ -1,6 +1,6 @@
 """`python -m trainer.evaluate CHECKPOINT [--data CORPUS_OR_DATASET] [--rows N] [--json]`: validation
-loss, perplexity and bits per byte (language) or loss per frame beside both baselines (NCA) of any
-checkpoint.
+loss, perplexity and bits per byte (language), loss per frame beside both baselines (NCA), or both
+baselines over whole sequences (Dyck) of any checkpoint.
 
 The numbers come from the trainer's own code: its data plan (trainer.data_plan.plan_data),
 its validation set and trainer.validation.evaluate, over the same rows in the same
@@ -83,6 +83,7 @@ def report_lines(record: dict) -> list:
         baselines = record["baselines"]
         context, unigram = baselines["in_context_unigram"], baselines["unigram"]
         lines.append(f"baselines   in-context unigram {context['loss']:.4f}, unigram {unigram['loss']:.4f}")
+    if "per_frame" in record:  # NCA; a Dyck row has no frames
         lines.append(f"{'frame':>5}  {'model':>8}  {'in-context':>10}  {'unigram':>8}")
         for frame, losses in enumerate(zip(record["per_frame"], context["per_frame"], unigram["per_frame"]), start=2):
             lines.append(f"{frame:>5}  {losses[0]:>8.4f}  {losses[1]:>10.4f}  {losses[2]:>8.4f}")

@@ -4,9 +4,9 @@ Left: training loss (smoothed) and validation loss against tokens seen, one colo
 run, with the validation rows' two baselines as dashed lines: the unigram (token
 frequencies only) and the in-context unigram (copying tokens already seen in the
 sequence). A curve below the in-context line means the model predicts the automaton
-better than copying does. Right: validation loss per frame at each run's last
-evaluation, beside both baselines per frame; a model that infers the rule in context
-gets better on later frames, where copying does not.
+better than copying does. Right (NCA runs; Dyck rows have no frames): validation loss
+per frame at each run's last evaluation, beside both baselines per frame; a model that
+infers the rule in context gets better on later frames, where copying does not.
 
 `--evaluation FILE` takes the baselines from a `python -m trainer.evaluate CHECKPOINT --json`
 record instead of the logs: for runs logged before a baseline was corrected.
@@ -49,14 +49,16 @@ def draw(run_dirs: list, out: str, title: str = "", baselines: dict | None = Non
             curves.plot([r["tokens"] / 1e6 for r in evaluations], [r["loss"] for r in evaluations], "o-", color=colour,
                         markersize=3, label=f"{name} validation")
             last = evaluations[-1]
-            frames.plot(range(2, 2 + len(last["per_frame"])), last["per_frame"], "o-", color=colour, markersize=3,
-                        label=f"{name} at {last['tokens'] / 1e6:.2f}M tokens")
-            baselines = baselines or last["baselines"]
+            if "per_frame" in last:  # NCA rows; Dyck rows and text have no frames
+                frames.plot(range(2, 2 + len(last["per_frame"])), last["per_frame"], "o-", color=colour, markersize=3,
+                            label=f"{name} at {last['tokens'] / 1e6:.2f}M tokens")
+            baselines = baselines or last.get("baselines")
     if baselines:
         for key, style, label in (("unigram", ":", "unigram"), ("in_context_unigram", "--", "in-context unigram")):
             curves.axhline(baselines[key]["loss"], color="black", linestyle=style, linewidth=1, label=label)
-            frames.plot(range(2, 2 + len(baselines[key]["per_frame"])), baselines[key]["per_frame"], style,
-                        color="black", linewidth=1, label=label)
+            if "per_frame" in baselines[key]:
+                frames.plot(range(2, 2 + len(baselines[key]["per_frame"])), baselines[key]["per_frame"], style,
+                            color="black", linewidth=1, label=label)
     curves.set(xlabel="training tokens (millions)", ylabel="cross-entropy (nats / token)", title=title or "loss")
     frames.set(xlabel="frame (1 = context only)", ylabel="validation cross-entropy", title="validation loss per frame")
     for axis in (curves, frames):

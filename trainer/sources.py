@@ -1,5 +1,5 @@
-"""Where a stage's sequences live, resolved to verified local files: NCA shards from a catalog
-dataset URL or a dataset folder, or a prepared token corpus folder for the language stage.
+"""Where a stage's sequences live, resolved to verified local files: NCA or Dyck shards from a
+catalog dataset URL or a dataset folder, or a prepared token corpus folder for the language stage.
 
 The trainer knows the shard format and the catalog client, nothing of how rows were
 generated. From a catalog (`http://HOST:PORT/v1/datasets/<id>`) the shards come through
@@ -7,10 +7,12 @@ generated. From a catalog (`http://HOST:PORT/v1/datasets/<id>`) the shards come 
 that the ranks of one machine share under a file lock. From a folder, the typed manifest
 is read and every shard's size and sha256 are checked before training starts.
 
-Both kinds are row sources to the loader: an NCA row is one stored sequence, a corpus
+Both kinds are row sources to the loader: an NCA or Dyck row is one stored sequence, a corpus
 "row" is one window of context + 1 tokens (trainer.corpus). Each gives its rows' count,
 its record blocks for the two-level shuffle (trainer.order), a reader of rows by id, and
-how many leading targets of a row the loss ignores (the NCA first frame; none for text).
+how many leading targets of a row the loss ignores (the NCA first frame, a random grid; none
+for Dyck words or text). NCA and Dyck shards share a layout but not a meaning: the manifest's
+format name says which a dataset holds, and SequenceDataset.format_name carries it on.
 
 The dataset digest names the content: the sha256 of the dataset id and every shard's
 (name, rows, sha256). It is the same whether the dataset was read from a folder or a
@@ -26,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.config import DatasetConfig
-from generator.format import ManifestError, load_manifest
+from generator.dyck.format import FORMAT_NAME as DYCK_FORMAT_NAME, parse_dyck_manifest
+from generator.format import FORMAT_NAME as NCA_FORMAT_NAME, MANIFEST_NAME, ManifestError, load_manifest
 from generator.shards import file_sha256
 from trainer.corpus import CorpusError, TokenCorpus, open_corpus
 from trainer.corpus.format import FORMAT_NAME as CORPUS_FORMAT_NAME, MANIFEST_NAME as CORPUS_MANIFEST_NAME
@@ -64,15 +67,17 @@ class SequenceDataset:
     shards: tuple
     """ShardFile per shard, in row order."""
     tokens_per_sequence: int
-    """Tokens stored per row (1026 for NCA)."""
-    tokens_per_frame: int
-    """Tokens of one frame, markers included (38 for a 12x12 grid)."""
+    """Tokens stored per row (1026 for NCA, 1025 for Dyck)."""
+    tokens_per_frame: int | None
+    """Tokens of one frame, markers included (38 for a 12x12 grid); None for Dyck, which has no frames."""
     vocab_size: int
-    """Token ids in use: 0 .. vocab_size - 1 (10,002 for NCA)."""
+    """Token ids in use: 0 .. vocab_size - 1 (10,002 for NCA, 128 for Dyck)."""
     record_batch_rows: int
     """Rows per Arrow record batch."""
     band: str
-    """Complexity band name (for reports)."""
+    """Complexity band name (for reports); empty for Dyck."""
+    format_name: str = NCA_FORMAT_NAME
+    """The manifest's format name: ncaforge-nca-shards or ncaforge-dyck-shards."""
 
     @property
     def rows(self) -> int:
@@ -84,9 +89,14 @@ class SequenceDataset:
         return hashlib.sha256(json.dumps({"dataset_id": self.id, "shards": listing}).encode()).hexdigest()
 
     @property
+    def is_dyck(self) -> bool:
+        return self.format_name == DYCK_FORMAT_NAME
+
+    @property
     def masked_targets(self) -> int:
-        """Leading targets the loss ignores: the rest of the first frame (a random grid)."""
-        return self.tokens_per_frame - 1
+        """Leading targets the loss ignores: the rest of the first frame (a random grid) for NCA; none for
+        Dyck, whose first token already starts a word."""
+        return self.tokens_per_frame - 1 if self.tokens_per_frame else 0
 
     def blocks(self, start: int, stop: int) -> list:
         return record_blocks([shard.rows for shard in self.shards], self.record_batch_rows, start, stop)
@@ -166,15 +176,26 @@ def tokens_per_frame(config: dict) -> int:
     return DatasetConfig.from_dict(config).generator.nca.tokens_per_frame
 
 
+def load_sequence_manifest(folder: str):
+    """The folder's manifest: a DyckManifest when it claims the Dyck format, else an NCA Manifest;
+    DataError in one line when it is missing, unreadable, damaged or of another format."""
+    try:
+        with open(os.path.join(folder, MANIFEST_NAME), "rb") as f:
+            data = f.read()
+    except OSError:
+        data = b""  # load_manifest names the problem
+    try:
+        return parse_dyck_manifest(data, os.path.join(folder, MANIFEST_NAME)) or load_manifest(folder)
+    except ManifestError as error:
+        raise DataError(str(error)) from None
+
+
 def open_local(folder: str) -> SequenceDataset:
-    """A finished dataset folder, every shard checked against the manifest."""
+    """A finished dataset folder (NCA or Dyck), every shard checked against the manifest."""
     if not os.path.isdir(folder):
         raise DataError(f"{folder} is not a folder: give a dataset folder (OUT/<dataset-id>) or a catalog URL "
                         f"http://HOST:PORT/v1/datasets/<id>")
-    try:
-        manifest = load_manifest(folder)
-    except ManifestError as error:
-        raise DataError(str(error)) from None
+    manifest = load_sequence_manifest(folder)
     shards = []
     for entry in manifest.shards:
         path = os.path.join(folder, entry.name)
@@ -182,9 +203,10 @@ def open_local(folder: str) -> SequenceDataset:
             raise DataError(f"{path} is missing or does not match its manifest (size or sha256): "
                             f"restore it with python -m generator.pipeline (same command) or verify the dataset")
         shards.append(ShardFile(entry.name, path, entry.rows, entry.sha256))
-    return SequenceDataset(manifest.dataset_id, folder, tuple(shards), manifest.format.tokens_per_sequence,
-                           tokens_per_frame(manifest.config), manifest.format.vocab_size,
-                           manifest.format.record_batch_rows, manifest.band.name)
+    fmt, dyck = manifest.format, manifest.format.name == DYCK_FORMAT_NAME
+    return SequenceDataset(manifest.dataset_id, folder, tuple(shards), fmt.tokens_per_sequence,
+                           None if dyck else tokens_per_frame(manifest.config), fmt.vocab_size, fmt.record_batch_rows,
+                           "" if dyck else manifest.band.name, fmt.name)
 
 
 def catalog_fetch(url: str, cache_dir: str, fetch) -> tuple:
@@ -202,7 +224,7 @@ def catalog_fetch(url: str, cache_dir: str, fetch) -> tuple:
 
 
 def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
-    """A catalog dataset, its shards downloaded (or found in the cache) and verified."""
+    """A catalog dataset (NCA or Dyck), its shards downloaded (or found in the cache) and verified."""
 
     def fetch(client, dataset_id):
         summary = client.dataset(dataset_id)
@@ -212,9 +234,11 @@ def open_catalog(url: str, cache_dir: str) -> SequenceDataset:
 
     dataset_id, (summary, listing, paths) = catalog_fetch(url, cache_dir, fetch)
     fmt = summary["format"]
+    dyck = fmt["name"] == DYCK_FORMAT_NAME
     shards = tuple(ShardFile(entry["name"], path, entry["rows"], entry["sha256"]) for entry, path in zip(listing, paths))
-    return SequenceDataset(dataset_id, url, shards, fmt["tokens_per_sequence"], tokens_per_frame(summary["config"]),
-                           fmt["vocab_size"], fmt["record_batch_rows"], summary["band"]["name"])
+    return SequenceDataset(dataset_id, url, shards, fmt["tokens_per_sequence"],
+                           None if dyck else tokens_per_frame(summary["config"]), fmt["vocab_size"],
+                           fmt["record_batch_rows"], "" if dyck else summary["band"]["name"], fmt["name"])
 
 
 def is_corpus(folder: str) -> bool:
@@ -227,7 +251,7 @@ def is_corpus(folder: str) -> bool:
 
 
 def open_dataset(spec: str, cache_dir: str = "") -> SequenceDataset:
-    """NCA shards from a catalog URL or a local folder, opened and verified; DataError in one line otherwise."""
+    """NCA or Dyck shards from a catalog URL or a local folder, opened and verified; DataError in one line otherwise."""
     if spec.startswith(("http://", "https://")):
         return open_catalog(spec, cache_dir)
     if is_corpus(spec):

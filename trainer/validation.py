@@ -7,6 +7,8 @@ world size.
 - NCA rows (held-out rules) also give the loss per frame and, beside it, both baselines
   of trainer.baselines, computed once on the same rows when the run starts and repeated
   in every evaluation record so each line stands alone.
+- Dyck rows (held-out sequences) give both baselines the same way, over whole sequences:
+  a Dyck row has no frames, so no per-frame figures and no masked targets.
 - Text windows (held-out documents) also give bits per byte: the loss in bits spread over
   the UTF-8 bytes the tokens stand for, comparable across tokenizers.
 """
@@ -38,7 +40,7 @@ class ValidationSet:
     frames: torch.Tensor | None = None
     """NCA: 0-based frame of each target."""
     baselines: dict | None = None
-    """NCA: trainer.baselines.summarise_baselines on these rows."""
+    """NCA and Dyck: trainer.baselines.summarise_baselines on these rows."""
     bytes_per_token: float | None = None
     """Text: UTF-8 bytes per token of the validation split, for bits per byte."""
 
@@ -49,6 +51,13 @@ def nca_validation_set(samples: np.ndarray, unigram: np.ndarray, tokens_per_fram
     mask = target_mask(length, tokens_per_frame - 1).numpy()
     baselines = summarise_baselines(samples, unigram, mask, frames.numpy(), int(frames.max()) + 1)
     return ValidationSet(torch.from_numpy(samples.astype(np.int64)), tokens_per_frame - 1, origin, frames, baselines)
+
+
+def dyck_validation_set(samples: np.ndarray, unigram: np.ndarray, origin: str) -> ValidationSet:
+    """Dyck rows: every target counts, and the baselines cover whole sequences."""
+    mask = np.ones(samples.shape[1] - 1, dtype=bool)
+    return ValidationSet(torch.from_numpy(samples.astype(np.int64)), 0, origin,
+                         baselines=summarise_baselines(samples, unigram, mask))
 
 
 def text_validation_set(samples: np.ndarray, bytes_per_token: float, origin: str) -> ValidationSet:
@@ -63,12 +72,15 @@ def validation_set(config: RunConfig, plan: DataPlan) -> ValidationSet:
     if config.stage == "language":
         return text_validation_set(samples, plan.validation.bytes_per_token, origin)
     unigram = unigram_distribution(unigram_rows(plan, tokens), plan.train.vocab_size)
+    if plan.train.is_dyck:
+        return dyck_validation_set(samples, unigram, origin)
     return nca_validation_set(samples, unigram, plan.train.tokens_per_frame, origin)
 
 
 @torch.no_grad()
 def evaluate(model, validation: ValidationSet, micro_batch: int, device: torch.device, rank: int, world: int) -> dict:
-    """Loss and perplexity of `model` on the validation rows, with per-frame loss (NCA) or bits per byte (text)."""
+    """Loss and perplexity of `model` on the validation rows, with per-frame loss and baselines (NCA),
+    baselines (Dyck) or bits per byte (text)."""
     was_training = model.training
     model.eval()
     length = validation.samples.shape[1] - 1
@@ -95,6 +107,7 @@ def evaluate(model, validation: ValidationSet, micro_batch: int, device: torch.d
     result = {"loss": loss, "perplexity": math.exp(loss), "rows": len(validation.samples)}
     if validation.frames is not None:
         result["per_frame"] = (sums / counts.clamp(min=1))[1:].tolist()  # frame 1 is context only
+    if validation.baselines is not None:
         result["baselines"] = validation.baselines
     if validation.bytes_per_token:
         result["bits_per_byte"] = loss / math.log(2) / validation.bytes_per_token
