@@ -112,6 +112,19 @@ def test_a_two_rank_language_run_from_an_nca_checkpoint_resumes_bit_identically(
     assert_same_run(whole, tmp_path / "killed", 12)
 
 
+def test_a_language_checkpoint_transfers_like_an_nca_one(corpus, tmp_path):
+    """Natural-text pre-pre-training (the paper's C4 baseline): blocks and final norm carried over."""
+    source_run = tmp_path / "text"
+    assert run_trainer(0, ["--data", corpus, *LANGUAGE, *MICRO_MODEL, "--train.steps", "1", "--train.eval_rows", "2",
+                           "--train.run_dir", str(source_run)], tmp_path / "text.log").returncode == 0
+    source = torch.load(source_run / "step-00000001" / "model.pt", weights_only=True)
+    model = micro_model()
+    record = transfer(model, TransferConfig(init_from=str(source_run / "step-00000001")))
+    assert record["source_stage"] == "language" and record["carried"] == carried_over(record["carried"])
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, source[name]) == (name in record["carried"]), name
+
+
 def test_bad_transfers_are_clear_errors(nca_checkpoint, corpus, tmp_path, tmp_path_factory):
     with pytest.raises(CheckpointError, match="has model.d_model=32 but the recipe asks for 64"):
         transfer(Transformer(ModelConfig(layers=1, d_model=64, heads=2, mlp_hidden=64), 50257),
@@ -124,9 +137,9 @@ def test_bad_transfers_are_clear_errors(nca_checkpoint, corpus, tmp_path, tmp_pa
     common = [*LANGUAGE, *MICRO_MODEL, "--train.steps", "1", "--train.eval_rows", "2"]
     assert run_trainer(0, ["--data", corpus, *common, "--train.run_dir", str(language_run)],
                        tmp_path / "a.log").returncode == 0
-    not_nca = run_trainer(0, ["--data", corpus, *common, "--init-from", str(language_run / "step-00000001"),
-                              "--train.run_dir", str(tmp_path / "b")], tmp_path / "b.log")
-    assert not_nca.returncode == 2 and "is a 'language' checkpoint, not an NCA one" in not_nca.stdout
+    not_a_checkpoint = run_trainer(0, ["--data", corpus, *common, "--init-from", str(language_run),
+                                       "--train.run_dir", str(tmp_path / "b")], tmp_path / "b.log")
+    assert not_a_checkpoint.returncode == 2 and "meta.json is missing or unreadable" in not_a_checkpoint.stdout
     shards = run_trainer(0, ["--data", str(made_datasets(tmp_path_factory).mid.folder), *common, "--train.run_dir",
                              str(tmp_path / "c")], tmp_path / "c.log")
     assert shards.returncode == 2 and "holds NCA shards, not a token corpus" in shards.stdout

@@ -130,7 +130,8 @@ class TransferConfig:
     final norm carried over, the embedding and output layer fresh, and the paper's ablations."""
 
     init_from: str = ""
-    """An NCA checkpoint folder RUN/step-NNNNNNNN to start from; empty trains from scratch."""
+    """A pre-pre-training checkpoint RUN/step-NNNNNNNN (a --stage nca run, or a --stage language run for
+    natural-text pre-pre-training) to start from; empty trains from scratch."""
     reinit: str = ""
     """Comma-separated groups re-initialised instead of carried over: attn, mlp, norm."""
     reinit_layers: str = ""

@@ -1,7 +1,10 @@
-"""Starting the language stage from an NCA checkpoint: what is carried over, re-initialised, frozen.
+"""Starting the language stage from a pre-pre-training checkpoint: what is carried over,
+re-initialised, frozen.
 
 SPEC section 5: every transformer block and the final norm are carried over; the token
-embedding and the output layer start fresh, sized for the language vocabulary. The
+embedding and the output layer start fresh, sized for the language vocabulary. The source is
+a `--stage nca` checkpoint (NCA or Dyck shards) or a `--stage language` one: natural-text
+pre-pre-training, the paper's C4 baseline, transfers the same way. The
 paper's ablations re-initialise attention (q, k, v, o), the MLP or the norms over a
 range of layers, or freeze them. Groups name tensors of the blocks:
 
@@ -43,14 +46,17 @@ def carried_over(names) -> list:
     return [name for name in names if name.startswith("blocks.") or name == "norm.weight"]
 
 
-def load_nca_checkpoint(folder: str, model_config: ModelConfig) -> tuple:
-    """(meta, model state) of an NCA checkpoint whose blocks fit this model; CheckpointError otherwise."""
+SOURCE_STAGES = ("nca", "language")
+
+
+def load_source_checkpoint(folder: str, model_config: ModelConfig) -> tuple:
+    """(meta, model state) of a pre-pre-training checkpoint whose blocks fit this model; CheckpointError otherwise."""
     if not os.path.isdir(folder):
         raise CheckpointError(f"--init-from {folder}: no such checkpoint folder; give RUN/step-NNNNNNNN of an NCA run")
     meta = read_meta(folder)
-    if meta.get("stage") != "nca":
-        raise CheckpointError(f"--init-from {folder} is a {meta.get('stage')!r} checkpoint, not an NCA one: "
-                              f"give a checkpoint of a --stage nca run")
+    if meta.get("stage") not in SOURCE_STAGES:
+        raise CheckpointError(f"--init-from {folder} is a {meta.get('stage')!r} checkpoint: give a checkpoint of a "
+                              f"--stage nca or --stage language run")
     source = meta["config"]["model"]
     for field in SHAPE_FIELDS:
         if source[field] != getattr(model_config, field):
@@ -61,9 +67,9 @@ def load_nca_checkpoint(folder: str, model_config: ModelConfig) -> tuple:
 
 
 def transfer(model: torch.nn.Module, config: TransferConfig) -> dict:
-    """Copy the NCA checkpoint's blocks and final norm into `model`, except the re-initialised
+    """Copy the source checkpoint's blocks and final norm into `model`, except the re-initialised
     groups; return the record kept in every checkpoint's metadata."""
-    meta, state = load_nca_checkpoint(config.init_from, model.config)
+    meta, state = load_source_checkpoint(config.init_from, model.config)
     names = [name for name, _ in model.named_parameters()]
     reinitialised = tensors_in(names, config.groups("reinit"), config.layer_range("reinit_layers", model.config.layers))
     carried = [name for name in carried_over(names) if name not in reinitialised]
@@ -71,7 +77,7 @@ def transfer(model: torch.nn.Module, config: TransferConfig) -> dict:
     with torch.no_grad():
         for name in carried:
             parameters[name].copy_(state[name])
-    return {"init_from": os.path.abspath(config.init_from), "source_step": meta["step"],
+    return {"init_from": os.path.abspath(config.init_from), "source_stage": meta["stage"], "source_step": meta["step"],
             "source_run": meta["config"]["train"]["run_dir"], "source_data": meta["data"]["train"]["id"],
             "carried": carried, "reinitialised": reinitialised,
             "fresh": [name for name in names if name not in carried and name not in reinitialised]}
