@@ -20,11 +20,17 @@ SIZE = $(if $(TOKENS),--tokens $(TOKENS),$(if $(SEQUENCES),--sequences $(SEQUENC
 # make train: torchrun trainer/main.py with RECIPE on DATA (a dataset folder or catalog URL), NPROC ranks.
 RECIPE ?= tiny-cpu
 NPROC ?= 1
+# make experiment: RECIPE names an experiment recipe (experiment/recipes: laptop, the default here,
+# workstation, paper); CORPUS= points it at another target corpus, SPLIT_AT= cuts one big file
+# into documents, VALIDATION= sets its held-out share; EXPERIMENTS is the folder of data, runs
+# and reports. Re-run the same command to continue after any interruption.
+EXPERIMENTS ?= runs/experiments
+EXPERIMENT_RECIPE = $(if $(filter command line environment,$(origin RECIPE)),$(RECIPE),laptop)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SHARDS ?= shards
 
-.PHONY: setup test bench bands shards serve train clean-venv
+.PHONY: setup test bench bands shards serve train experiment clean-venv
 
 setup: $(STAMP)
 
@@ -62,6 +68,10 @@ serve: $(STAMP)
 train: $(STAMP)
 	$(if $(DATA),,$(error DATA is not set: give a dataset folder (shards/<id>) or a catalog URL http://HOST:PORT/v1/datasets/<id>))
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) trainer/main.py --recipe '$(RECIPE)' --data '$(DATA)' $(ARGS)
+
+experiment: $(STAMP)
+	$(PY) -m experiment '$(EXPERIMENT_RECIPE)' --out '$(EXPERIMENTS)' $(if $(CORPUS),--corpus '$(CORPUS)') \
+		$(if $(SPLIT_AT),--split-at '$(SPLIT_AT)') $(if $(VALIDATION),--validation-fraction '$(VALIDATION)')
 
 bands: $(STAMP)
 	$(PY) -m generator bands --band $(BAND) --rules $(RULES) --seed $(SEED)

@@ -1,0 +1,1 @@
+"""`make experiment`: the paper's comparison end to end (recipes, steps, report)."""

@@ -1,0 +1,258 @@
+"""`python -m experiment` end to end: a micro recipe (scratch, NCA band high, Dyck; 2 seeds; a
+few hundred trainer steps in all) through the real pipeline, the real catalog and the real
+trainer; the report's numbers read back against the run logs; a kill -9 in the middle and a
+re-run that writes the same report; and bad recipes refused in one line before anything runs."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import psutil
+import pytest
+
+from experiment.plan import Planner
+from experiment.recipe import RECIPES_DIR, Recipe, load_recipe, resolved_stage
+from tests.conftest import ROOT
+from tests.trainer_runs import environment
+from trainer.compare import Curve, speed_up
+from trainer.metrics import read_metrics
+
+CODE_FILES = ("textwrap.py", "bisect.py", "heapq.py", "shlex.py", "fnmatch.py", "colorsys.py", "keyword.py", "abc.py",
+              "copy.py", "numbers.py")
+MICRO = ["model.layers = 1", "model.d_model = 32", "model.heads = 2", "model.mlp_hidden = 64", "model.context = 128",
+         "train.micro_batch = 4", "optim.warmup_steps = 2", "data.loader_workers = 0"]
+OVERRIDES = "{ " + ", ".join(f'"{item.split(" = ")[0]}" = {item.split(" = ")[1]}' for item in MICRO) + " }"
+
+
+def micro_recipe(folder: Path, code: Path, **changes) -> Path:
+    """A recipe file: 3 arms x 2 seeds, 32 pre-pre-training and 8 language steps of 4 x 128 tokens."""
+    text = f"""
+name = "micro"
+description = "A few hundred steps in all: the machinery, not a result."
+arms = {json.dumps(changes.get("arms", ["scratch", "nca-high", "dyck"]))}
+seeds = [0, 1]
+threads = 1
+notes = ["A micro recipe for tests."]
+
+[[corpora]]
+source = "{changes.get("corpus", code)}"
+name = "code"
+validation_fraction = 0.2
+
+[pretrain]
+recipe = "tiny-cpu"
+tokens = 16384
+eval_every = 4
+eval_rows = {changes.get("eval_rows", 4)}
+validation_sequences = 8
+compile_step = false
+overrides = {OVERRIDES}
+
+[language]
+recipe = "tiny-cpu-language"
+tokens = 4096
+eval_every = 4
+eval_rows = 4
+overrides = {OVERRIDES}
+{changes.get("extra", "")}"""
+    path = folder / "micro.toml"
+    path.write_text(text)
+    return path
+
+
+def start_experiment(cwd: Path, recipe: Path, *extra) -> subprocess.Popen:
+    """The experiment as a child in its own process group, recipe and `--out out` relative to `cwd`
+    (so two working folders run the very same command)."""
+    with open(cwd / "experiment.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "experiment", os.path.relpath(recipe, cwd), "--out", "out",
+                                 "--no-progress", *extra],
+                                cwd=cwd, env={**environment(), "PYTHONPATH": ROOT}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def finish(process: subprocess.Popen, cwd: Path, timeout: float = 600) -> None:
+    try:
+        assert process.wait(timeout) == 0, (cwd / "experiment.log").read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def code_corpus(tmp_path_factory) -> Path:
+    import sysconfig
+
+    folder = tmp_path_factory.mktemp("code")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in CODE_FILES:
+        shutil.copy(stdlib / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, code_corpus) -> Path:
+    """One uninterrupted micro experiment; returns its working folder (OUT is ./out)."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    finish(start_experiment(cwd, micro_recipe(cwd, code_corpus)), cwd)
+    return cwd
+
+
+def report_dir(cwd: Path) -> Path:
+    return cwd / "out" / "reports" / "micro-code"
+
+
+def final_eval(run_dir: Path) -> dict:
+    return [record for record in read_metrics(str(run_dir)) if record["kind"] == "eval"][-1]
+
+
+def curve(run_dir: Path) -> Curve:
+    evaluations = [record for record in read_metrics(str(run_dir)) if record["kind"] == "eval"]
+    return Curve(tuple(e["tokens"] for e in evaluations), tuple(e["perplexity"] for e in evaluations))
+
+
+def language_runs(cwd: Path) -> dict:
+    """{(arm, seed): run folder} of the language runs the experiment trained (not the report's copies)."""
+    runs = {}
+    for folder in (cwd / "out" / "language" / "code").iterdir():
+        if folder.is_dir():
+            arm, seed = folder.name.rsplit("-", 1)[0].rsplit("-seed", 1)
+            runs[(arm, int(seed))] = folder
+    return runs
+
+
+def test_the_report_holds_the_numbers_of_the_run_logs(finished):
+    results = json.loads((report_dir(finished) / "results.json").read_text())
+    runs = language_runs(finished)
+    assert sorted(runs) == [(arm, seed) for arm in ("dyck", "nca-high", "scratch") for seed in (0, 1)]
+    rows = {(row["arm"], row["seed"]): row for row in results["corpora"][0]["runs"]}
+    for key, run_dir in runs.items():
+        final = final_eval(run_dir)
+        assert rows[key]["perplexity"] == final["perplexity"] and rows[key]["tokens"] == final["tokens"] == 4096
+        scratch = curve(runs[("scratch", key[1])])
+        expected = speed_up(scratch, curve(run_dir))
+        assert rows[key]["speed_up"] == expected or (rows[key]["speed_up"] is None and expected is None)
+        expected_percent = 100 * (final["perplexity"] / final_eval(runs[("scratch", key[1])])["perplexity"] - 1)
+        assert rows[key]["vs_scratch_percent"] == pytest.approx(expected_percent)
+    pretraining = {(row["arm"], row["seed"]): row for row in results["pretraining"]}
+    assert sorted(pretraining) == [(arm, seed) for arm in ("dyck", "nca-high") for seed in (0, 1)]
+    for (arm, seed), row in pretraining.items():
+        [run_dir] = [path for path in (finished / "out" / "pretrain").glob(f"{arm}-seed{seed}-*") if path.is_dir()]
+        final = final_eval(run_dir)
+        assert row["loss"] == final["loss"]
+        assert row["in_context_unigram_loss"] == final["baselines"]["in_context_unigram"]["loss"]
+        assert row["learned_dynamics"] == (final["loss"] < final["baselines"]["in_context_unigram"]["loss"])
+    # every language run from a pre-pre-training run starts from that run's final checkpoint, read by URL
+    config = json.loads((runs[("nca-high", 1)] / "config.json").read_text())
+    assert config["transfer"]["init_from"].endswith("step-00000032") and "/pretrain/nca-high-seed1-" in \
+        config["transfer"]["init_from"]
+    assert config["data"]["train"].startswith("http://127.0.0.1:") and "/v1/datasets/code" in config["data"]["train"]
+    report = (report_dir(finished) / "report.md").read_text()
+    assert "| scratch | 2 |" in report and "nca-high" in report and "dyck" in report and "Wall time:" in report
+    for picture in ("curves.png", "pretrain.png"):
+        assert (report_dir(finished) / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_killed_experiment_resumes_to_the_same_report(finished, code_corpus, tmp_path):
+    """kill -9 of the experiment's driver in the middle of a run (its steps must die with it), then
+    the same command again: the report equals an uninterrupted experiment's. The copy keeps seed 0
+    and the data; seed 1's runs are trained again, and the kill lands inside one of them."""
+    out = tmp_path / "out"
+    shutil.copytree(finished / "out", out, ignore=shutil.ignore_patterns("reports", "cache"))
+    for run_dir in [*out.glob("pretrain/*-seed1-*"), *out.glob("language/code/*-seed1-*")]:
+        shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
+    recipe = micro_recipe(tmp_path, code_corpus)
+    process = start_experiment(tmp_path, recipe)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("pretrain/nca-high-seed1-*/step-00000008")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        assert process.poll() is None, (tmp_path / "experiment.log").read_text()[-3000:]
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while (survivors := [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]):
+        assert time.monotonic() < deadline, f"steps outlived their killed experiment: {survivors}"
+        time.sleep(0.1)
+    assert not list(out.glob("pretrain/nca-high-seed1-*/step-00000032"))
+    finish(start_experiment(tmp_path, recipe), tmp_path)
+    again = out / "reports" / "micro-code"
+    assert (again / "results.json").read_bytes() == (report_dir(finished) / "results.json").read_bytes()
+
+    def without_wall_time(path):
+        return [line for line in path.read_text().splitlines() if not line.startswith("Wall time:")]
+
+    assert without_wall_time(again / "report.md") == without_wall_time(report_dir(finished) / "report.md")
+    assert "already finished" in (tmp_path / "experiment.log").read_text()
+
+
+def test_a_finished_experiment_runs_nothing_again(finished, code_corpus):
+    before = {path: path.stat().st_mtime_ns for path in (finished / "out").glob("*/**/metrics.jsonl")
+              if "reports" not in path.parts}
+    finish(start_experiment(finished, micro_recipe(finished, code_corpus)), finished, timeout=120)
+    after = {path: path.stat().st_mtime_ns for path in before}
+    assert before == after
+    assert "6 of 6 chain(s) already finished" in (finished / "experiment.log").read_text()
+
+
+BAD_RECIPES = {
+    "unknown arm": ({"arms": ["scratch", "nca-purple"]}, "arm 'nca-purple' is unknown: use scratch, dyck, text or nca-"),
+    "no scratch": ({"arms": ["nca-high"]}, "the arms must include scratch"),
+    "unknown key": ({"extra": "colour = 'blue'"}, "field language.colour: Extra inputs are not permitted"),
+    "missing corpus": ({"corpus": "/nowhere/corpus.txt"}, "corpus /nowhere/corpus.txt does not exist"),
+    "evaluation larger than the validation data": ({"eval_rows": 16}, "eval_rows=16 is more than the 8 "
+                                                                      "validation_sequences made"),
+    "text arm without its corpus": ({"arms": ["scratch", "text"]}, "the text arm needs [pretrain.text_source]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECIPES))
+def test_a_bad_recipe_is_one_line_before_anything_runs(case, code_corpus, tmp_path):
+    changes, expected = BAD_RECIPES[case]
+    run = subprocess.run([sys.executable, "-m", "experiment", str(micro_recipe(tmp_path, code_corpus, **changes)),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and expected in run.stderr, run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_corpus_path_and_options_without_a_corpus_are_refused(tmp_path):
+    for arguments, expected in ((["--corpus", str(tmp_path / "nothing.txt")], "nothing.txt does not exist"),
+                                (["--split-at", "^$"], "apply to --corpus")):
+        run = subprocess.run([sys.executable, "-m", "experiment", "laptop", "--out", str(tmp_path / "out"), *arguments],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1 and expected in run.stderr, run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["laptop", "workstation", "paper"])
+def test_shipped_recipes_meet_their_budgets(name):
+    """Every shipped recipe parses strictly; its steps hold its token budgets on its process count."""
+    with open(os.path.join(RECIPES_DIR, f"{name}.toml"), "rb") as f:
+        recipe = Recipe.model_validate(tomllib.load(f))
+    assert "scratch" in recipe.arms and recipe.description and recipe.notes
+    for stage, stage_name in ((recipe.pretrain, "nca"), (recipe.language, "language")):
+        config, steps = resolved_stage(stage, stage_name, 0, 1, recipe.processes)
+        per_step = config.train.micro_batch * config.train.grad_accum * config.model.context * recipe.processes
+        assert 0 <= steps * per_step - stage.tokens < per_step
+    if name == "paper":
+        config, steps = resolved_stage(recipe.pretrain, "nca", 0, 1, recipe.processes)
+        assert steps == 5000 and config.model.d_model == 2048  # SPEC section 4: 5,000 steps of 32 x 1,024
+    else:
+        assert load_recipe(name).corpora[0].source == "stdlib"
+
+
+def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
+    recipe = load_recipe(str(micro_recipe(tmp_path, code_corpus)))
+
+    def names(out):
+        planner = Planner(recipe, str(out), 2)
+        data = {key: str(out / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
+        chains = planner.chains(data, {"code": str(out / "data" / "code-1")}, lambda folder: folder)
+        return [os.path.relpath(step.run_dir, out) for chain in chains for step in chain.steps]
+
+    assert names(tmp_path / "a") == names(tmp_path / "elsewhere" / "b")
+    assert len(set(names(tmp_path / "a"))) == 4 + 6
