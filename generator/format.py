@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,7 @@ COMPRESSION_LEVEL = 3  # 0.86 of raw size for band high, 0.54 for mid, ~190 MB/s
 HISTOGRAM_BIN_WIDTH = 0.05
 DATASET_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+ManifestT = TypeVar("ManifestT", bound=BaseModel)
 
 
 def shard_name(index: int) -> str:
@@ -104,18 +105,35 @@ class FrameTokens(ManifestModel):
     end: int = Field(description="Token that closes every frame (10001).")
 
 
-class FormatRecord(ManifestModel):
-    """How the shards are laid out: enough to read them with pyarrow alone."""
+class ShardsFormat(ManifestModel):
+    """The layout every dataset of Arrow shards shares, NCA or Dyck: each kind's record narrows the name
+    (and the description of tokens_per_sequence) and adds its token fields after row_order."""
 
-    name: Literal["ncaforge-nca-shards"] = Field(description="Format name.")
+    name: str = Field(description="Format name.")
     version: int = Field(description="Format version; readers refuse versions they do not know.")
-    tokens_per_sequence: PositiveInt = Field(description="Tokens stored per row (27 frames x 38 = 1026).")
+    tokens_per_sequence: PositiveInt = Field(description="Tokens stored per row.")
     token_dtype: Literal["uint16"] = Field(description="Storage type of a token.")
     record_batch_rows: PositiveInt = Field(description="Rows per Arrow record batch.")
     compression: str = Field(description="Arrow IPC buffer compression.")
     compression_level: int = Field(description="Compression level.")
     columns: dict[str, str] = Field(alias="schema", description="Column name -> Arrow type.")
     row_order: str = Field(description="Sort order of the rows.")
+
+    @classmethod
+    def of_schema(cls, schema: pa.Schema, row_order: str, **token_fields) -> Self:
+        """The record of shards of this schema (its metadata names the format and version), written as every
+        ncaforge shard is: uint16 tokens, RECORD_BATCH_ROWS rows per batch, COMPRESSION at COMPRESSION_LEVEL."""
+        return cls(name=schema.metadata[b"format"].decode(), version=int(schema.metadata[b"format_version"]),
+                   tokens_per_sequence=schema.field("tokens").type.list_size, token_dtype="uint16",
+                   record_batch_rows=RECORD_BATCH_ROWS, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
+                   columns={field.name: str(field.type) for field in schema}, row_order=row_order, **token_fields)
+
+
+class FormatRecord(ShardsFormat):
+    """How the shards are laid out: enough to read them with pyarrow alone."""
+
+    name: Literal["ncaforge-nca-shards"] = Field(description="Format name.")
+    tokens_per_sequence: PositiveInt = Field(description="Tokens stored per row (27 frames x 38 = 1026).")
     frame_tokens: FrameTokens = Field(description="The frame marker tokens.")
     vocab_size: PositiveInt = Field(description="Token ids in use: 0 .. vocab_size - 1.")
 
@@ -129,15 +147,8 @@ class GeneratorLineage(ManifestModel):
     git_dirty: bool | None = Field(description="Whether its tree had uncommitted changes; null when unknown.")
 
 
-class Totals(ManifestModel):
-    shards: NonNegativeInt
-    rows: NonNegativeInt
-    tokens: NonNegativeInt
-    bytes: NonNegativeInt
-
-
-class ShardRecord(ManifestModel):
-    """One shard file: its place in the dataset, its bytes, and the candidates it scored."""
+class ShardFile(ManifestModel):
+    """What every shard record holds, NCA or Dyck: the file, its rows and its bytes."""
 
     index: NonNegativeInt = Field(description="Shard number k; the file is part-k.arrow.")
     name: str = Field(pattern=r"^part-\d{5}\.arrow$", description="File name inside the dataset folder.")
@@ -145,6 +156,23 @@ class ShardRecord(ManifestModel):
     tokens: NonNegativeInt = Field(description="rows x tokens_per_sequence.")
     bytes: NonNegativeInt = Field(description="File size.")
     sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 of the file's bytes, lowercase hex.")
+
+
+class Totals(ManifestModel):
+    shards: NonNegativeInt
+    rows: NonNegativeInt
+    tokens: NonNegativeInt
+    bytes: NonNegativeInt
+
+    @classmethod
+    def of_shards(cls, shards: list[ShardFile]) -> Self:
+        return cls(shards=len(shards), rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
+                   bytes=sum(s.bytes for s in shards))
+
+
+class ShardRecord(ShardFile):
+    """One shard file: its place in the dataset, its bytes, and the candidates it scored."""
+
     first_rule_id: NonNegativeInt = Field(description="First candidate rule id the shard scored.")
     stop_rule_id: NonNegativeInt = Field(description="One past the last candidate rule id it scored.")
     candidates: NonNegativeInt = Field(description="Candidate rules scored: stop_rule_id - first_rule_id.")
@@ -211,24 +239,17 @@ class Environment(ManifestModel):
                           "node; absent in manifests made before workers were recorded.")
 
 
-class Manifest(ManifestModel):
-    """manifest.json: everything needed to trust, read and regenerate a dataset."""
+class ShardsManifest(ManifestModel):
+    """What every manifest of Arrow shards holds and checks, NCA or Dyck. Each kind declares its own
+    sections after these three, `totals` and `shards` among them (their place in the published schema
+    is the kind's): the shards' rows, tokens and bytes must add up to the totals."""
 
     dataset_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="The dataset's folder name.")
-    format: FormatRecord
+    format: ShardsFormat
     generator: GeneratorLineage
-    config: dict[str, Any] = Field(description="The resolved DatasetConfig, without runtime-only fields.")
-    band: Band
-    seed_scheme: dict[str, Any] = Field(description="How every random draw derives from (seed, rule, trajectory).")
-    complexity: dict[str, Any] = Field(description="The exact gzip complexity definition.")
-    sharding: str = Field(description="How candidate rule ids map to shards.")
-    totals: Totals
-    shards: list[ShardRecord]
-    acceptance: Acceptance
-    environment: Environment
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Manifest":
+    def _totals_match_shards(self) -> Self:
         names = [shard.name for shard in self.shards]
         if len(set(names)) != len(names):
             raise ValueError("shards[].name has duplicates")
@@ -249,16 +270,39 @@ class Manifest(ManifestModel):
             starts.append(starts[-1] + shard.rows)
         return starts
 
+    def json_document(self) -> dict:
+        """The manifest as the JSON document it is written as."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (sorted keys, indent 1, trailing newline): the same manifest, the same bytes."""
+        return (json.dumps(self.json_document(), indent=1, sort_keys=True) + "\n").encode()
+
+
+class Manifest(ShardsManifest):
+    """manifest.json: everything needed to trust, read and regenerate a dataset."""
+
+    format: FormatRecord
+    config: dict[str, Any] = Field(description="The resolved DatasetConfig, without runtime-only fields.")
+    band: Band
+    seed_scheme: dict[str, Any] = Field(description="How every random draw derives from (seed, rule, trajectory).")
+    complexity: dict[str, Any] = Field(description="The exact gzip complexity definition.")
+    sharding: str = Field(description="How candidate rule ids map to shards.")
+    totals: Totals
+    shards: list[ShardRecord]
+    acceptance: Acceptance
+    environment: Environment
+
     def dataset_config(self) -> DatasetConfig:
         """The config that made the rows (runtime-only fields at their defaults)."""
         return DatasetConfig.from_dict(self.config)
 
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, indent 1, trailing newline): the same manifest, the same bytes."""
-        document = self.model_dump(mode="json", by_alias=True, exclude_none=False)
+    def json_document(self) -> dict:
+        """Without environment.workers when there is none, as manifests made before workers were recorded were written."""
+        document = super().json_document()
         if document["environment"]["workers"] is None:
             del document["environment"]["workers"]
-        return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
+        return document
 
 
 def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
@@ -267,9 +311,7 @@ def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
         document = json.loads(data)
     except ValueError as error:
         raise ManifestError(f"{where}: not valid JSON ({error}): the dataset is damaged or still being written") from None
-    fmt = document.get("format") if isinstance(document, dict) else None
-    name = fmt.get("name") if isinstance(fmt, dict) else None
-    version = fmt.get("version") if isinstance(fmt, dict) else None
+    name, version = claimed_format(document)
     if name == DYCK_FORMAT_NAME:
         raise ManifestError(f"{where}: format {name!r} is not {FORMAT_NAME!r}: this is a Dyck dataset, which NCA tools "
                             f"do not read (generator.dyck.format does; re-running its python -m generator.dyck command "
@@ -280,8 +322,19 @@ def parse_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> Manifest:
         raise ManifestError(f"{where}: format version {version!r} is not one this ncaforge reads "
                             f"({', '.join(map(str, READABLE_FORMAT_VERSIONS))}): use the ncaforge release that made "
                             f"the dataset, or make it again with this one")
+    return validated(Manifest, document, where)
+
+
+def claimed_format(document: Any) -> tuple:
+    """(name, version) of the format a parsed manifest document claims; None for each it does not say."""
+    fmt = document.get("format") if isinstance(document, dict) else None
+    return (fmt.get("name"), fmt.get("version")) if isinstance(fmt, dict) else (None, None)
+
+
+def validated(model: type[ManifestT], document: Any, where: str) -> ManifestT:
+    """`document` as a `model` manifest; ManifestError naming `where` and its first problem when it is not one."""
     try:
-        return Manifest.model_validate(document)
+        return model.model_validate(document)
     except ValidationError as error:
         raise ManifestError(f"{where}: {first_problem(error)}: the manifest is damaged; make the dataset again") from None
 
@@ -293,18 +346,24 @@ def first_problem(error: ValidationError) -> str:
     return f"field {location}: {first['msg']} ({error.error_count()} problem(s))"
 
 
-def load_manifest(dataset_dir: str) -> Manifest:
-    """The manifest of a finished dataset folder; ManifestError when missing, unreadable or invalid."""
+def read_manifest_bytes(dataset_dir: str, when_missing: str) -> bytes:
+    """The bytes of the folder's manifest.json; ManifestError saying `when_missing` when it has none,
+    or naming the file and the cause when it cannot be read."""
     path = os.path.join(dataset_dir, MANIFEST_NAME)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
-        raise ManifestError(f"{dataset_dir} has no {MANIFEST_NAME}: give a finished dataset folder, "
-                            f"OUT/<dataset-id> (a dataset being written has none yet)") from None
+        raise ManifestError(when_missing) from None
     except OSError as error:
         raise ManifestError(f"{path} cannot be read ({error.strerror}): check its permissions") from None
-    return parse_manifest(data, path)
+
+
+def load_manifest(dataset_dir: str) -> Manifest:
+    """The manifest of a finished dataset folder; ManifestError when missing, unreadable or invalid."""
+    data = read_manifest_bytes(dataset_dir, f"{dataset_dir} has no {MANIFEST_NAME}: give a finished dataset folder, "
+                                            f"OUT/<dataset-id> (a dataset being written has none yet)")
+    return parse_manifest(data, os.path.join(dataset_dir, MANIFEST_NAME))
 
 
 def manifest_digest(dataset_dir: str) -> str:

@@ -16,10 +16,8 @@ import numpy as np
 from generator.bands import expected_acceptance, parse_band
 from generator.complexity import DEFINITION
 from generator.config import DatasetConfig, dataset_content
-from generator.format import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_NAME, FORMAT_VERSION, HISTOGRAM_BIN_WIDTH,
-                              RECORD_BATCH_ROWS, Acceptance, DeviceRecord, Environment, FormatRecord, FrameTokens,
-                              Histogram, Manifest, Totals, WriterRecord,
-                              histogram_edges, shard_schema)
+from generator.format import (HISTOGRAM_BIN_WIDTH, Acceptance, DeviceRecord, Environment, FormatRecord, FrameTokens,
+                              Histogram, Manifest, Totals, WriterRecord, histogram_edges, shard_schema)
 from generator.journal import JournalEntry
 from generator.provenance import distinct_workers, git_lineage
 from generator.seeds import SCHEME
@@ -53,13 +51,8 @@ def acceptance_statistics(config: DatasetConfig, entries: list) -> Acceptance:
 
 
 def format_record(tokens_per_sequence: int) -> FormatRecord:
-    schema = shard_schema(tokens_per_sequence)
-    return FormatRecord(
-        name=FORMAT_NAME, version=FORMAT_VERSION, tokens_per_sequence=tokens_per_sequence, token_dtype="uint16",
-        record_batch_rows=RECORD_BATCH_ROWS, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
-        columns={field.name: str(field.type) for field in schema}, row_order="rule_id, then trajectory_id",
-        frame_tokens=FrameTokens(start=10000, end=10001), vocab_size=10002,
-    )
+    return FormatRecord.of_schema(shard_schema(tokens_per_sequence), row_order="rule_id, then trajectory_id",
+                                  frame_tokens=FrameTokens(start=10000, end=10001), vocab_size=10002)
 
 
 def build_manifest(dataset_id: str, config: DatasetConfig, device: DeviceRecord, entries: list[JournalEntry]) -> Manifest:
@@ -75,8 +68,7 @@ def build_manifest(dataset_id: str, config: DatasetConfig, device: DeviceRecord,
         seed_scheme=SCHEME,
         complexity={**DEFINITION, "probe_frames": config.generator.nca.probe_frames, "gzip_level": 9, "bytes_per_token": 4},
         sharding=SHARDING,
-        totals=Totals(shards=len(shards), rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
-                      bytes=sum(s.bytes for s in shards)),
+        totals=Totals.of_shards(shards),
         shards=shards,
         acceptance=acceptance_statistics(config, entries),
         environment=Environment(device=device, writer=writer_environment(),

@@ -18,8 +18,8 @@ from service.corpora import Corpus, Kind
 from service.paging import LimitQuery, OffsetQuery, page
 from service.schemas import (AnyShardPage, AnySummary, CorpusFilePage, DatasetPage, DyckShardPage, ErrorDetail,
                              ShardPage)
-from service.views import (corpus_file_item, corpus_summary, dataset_summary, dyck_shard_item, dyck_summary,
-                           entry_item, entry_matches, shard_item, shard_overlaps)
+from service.views import (corpus_file_item, corpus_summary, dataset_summary, dyck_summary, entry_item, entry_matches,
+                           shard_item, shard_overlaps)
 from trainer.corpus.format import SPLITS
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -114,7 +114,7 @@ def list_shards(
     if isinstance(entry, DyckDataset):
         positions = list(range(len(entry.shards))) if unranged else []
         return AnyShardPage(page(DyckShardPage, positions, offset, limit, request,
-                                 lambda position: dyck_shard_item(request, entry, position)))
+                                 lambda position: shard_item(request, entry, position)))
     positions = [i for i, shard in enumerate(entry.shards) if shard_overlaps(shard, min_ratio, max_ratio)]
     return AnyShardPage(page(ShardPage, positions, offset, limit, request,
                              lambda position: shard_item(request, entry, position)))

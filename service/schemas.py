@@ -247,26 +247,27 @@ class AnyManifest(RootModel[Manifest | DyckManifest | CorpusManifest]):
     ncaforge-dyck-shards) or a CorpusManifest (format ncaforge-token-corpus)."""
 
 
-class RowRecord(ApiModel):
-    """One row (sequence) of a dataset, read from its shard."""
+class RowLocation(ApiModel):
+    """Where a row of a dataset of Arrow shards, NCA or Dyck, was read: each kind's record adds its columns."""
 
     dataset_id: str = Field(description="Dataset id.")
     index: int = Field(description="Global row index.")
     shard: str = Field(description="Shard file holding the row.")
     row_in_shard: int = Field(description="Row number inside that shard.")
+
+
+class RowRecord(RowLocation):
+    """One row (sequence) of a dataset, read from its shard."""
+
     rule_id: int = Field(description="The rule that made the trajectory.")
     trajectory_id: int = Field(description="Which trajectory of that rule.")
     ratio: float = Field(description="The rule's gzip ratio.")
     tokens: list[int] = Field(description="The sequence: 27 frames of 10000, 36 patch tokens, 10001.")
 
 
-class DyckRowRecord(ApiModel):
+class DyckRowRecord(RowLocation):
     """One row (sequence) of a Dyck dataset, read from its shard."""
 
-    dataset_id: str = Field(description="Dataset id.")
-    index: int = Field(description="Global row index.")
-    shard: str = Field(description="Shard file holding the row.")
-    row_in_shard: int = Field(description="Row number inside that shard.")
     sequence_id: int = Field(description="The sequence's id: its draws derive from (seed, sequence id, position).")
     tokens: list[int] = Field(description="The sequence: pair i opens with token i and closes with token pairs + i.")
 

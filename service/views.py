@@ -10,108 +10,79 @@ CorpusFileItem) get their own documents from their manifests.
 from fastapi import Request
 
 from generator.bands import Band
-from generator.format import ShardRecord
-from service.catalog import Dataset, DyckDataset
+from generator.format import ShardRecord, ShardsManifest
+from service.catalog import Dataset, DyckDataset, ShardedDataset
 from service.corpora import Corpus
-from service.schemas import (CorpusFileItem, CorpusItem, CorpusLinks, CorpusSummary, CorpusTotals, DatasetItem,
-                             DatasetLinks, DatasetSummary, DyckItem, DyckLinks, DyckShardItem, DyckSummary, ShardItem)
-
-SUMMARY_SECTIONS = ("format", "config", "seed_scheme", "complexity", "sharding", "totals", "acceptance", "environment")
-"""Manifest sections the summary repeats as they are."""
+from service.schemas import (ApiModel, CorpusFileItem, CorpusItem, CorpusLinks, CorpusSummary, CorpusTotals,
+                             DatasetItem, DatasetLinks, DatasetSummary, DyckItem, DyckLinks, DyckShardItem, DyckSummary,
+                             ShardItem)
 
 
 def url(request: Request, route: str, **params) -> str:
     return str(request.url_for(route, **params))
 
 
-def dataset_links(request: Request, dataset: Dataset) -> DatasetLinks:
+def shard_links(request: Request, dataset: ShardedDataset) -> dict:
+    """The links every dataset of Arrow shards has, NCA or Dyck: its summary, shard list, manifest and rows."""
     first_row = {"dataset_id": dataset.id, "index": 0}
     summary = url(request, "dataset_summary", dataset_id=dataset.id)
-    return DatasetLinks(
+    return dict(
         self=summary,
         shards=url(request, "shard_list", dataset_id=dataset.id),
         manifest=url(request, "manifest_json", dataset_id=dataset.id),
-        histogram=url(request, "histogram_png", dataset_id=dataset.id),
         rows=summary + "/rows/{index}",
         first_row=url(request, "row_json", **first_row) if dataset.rows else None,
         first_preview=url(request, "row_preview_png", **first_row) if dataset.rows else None,
     )
 
 
+def manifest_sections(summary: type[ApiModel], manifest: ShardsManifest) -> dict:
+    """The manifest's sections a summary repeats as they are: those it names alike (dataset_id, format, totals ...)."""
+    return {name: getattr(manifest, name) for name in summary.model_fields if name in type(manifest).model_fields}
+
+
+def dataset_links(request: Request, dataset: Dataset) -> DatasetLinks:
+    return DatasetLinks(**shard_links(request, dataset), histogram=url(request, "histogram_png", dataset_id=dataset.id))
+
+
 def dataset_item(request: Request, dataset: Dataset) -> DatasetItem:
     """One entry of GET /v1/datasets: enough to choose a dataset without fetching its summary."""
     manifest = dataset.manifest
-    return DatasetItem(
-        id=dataset.id,
-        band=manifest.band,
-        rows=manifest.totals.rows,
-        tokens=manifest.totals.tokens,
-        shards=manifest.totals.shards,
-        bytes=manifest.totals.bytes,
-        seed=dataset.config.generator.seed,
-        generator=manifest.generator,
-        acceptance_rate=manifest.acceptance.acceptance_rate,
-        links=dataset_links(request, dataset),
-    )
+    return DatasetItem(id=dataset.id, band=manifest.band, **dict(manifest.totals), seed=dataset.config.generator.seed,
+                       generator=manifest.generator, acceptance_rate=manifest.acceptance.acceptance_rate,
+                       links=dataset_links(request, dataset))
 
 
 def dataset_summary(request: Request, dataset: Dataset) -> DatasetSummary:
     """GET /v1/datasets/{id}: the manifest without its shard list (paged separately), plus lineage
     and links. acceptance.histogram holds the candidate-ratio histogram as numbers (edges, counts)."""
     manifest = dataset.manifest
-    return DatasetSummary(
-        id=dataset.id,
-        dataset_id=manifest.dataset_id,
-        band=manifest.band,
-        lineage=manifest.generator,
-        **{section: getattr(manifest, section) for section in SUMMARY_SECTIONS},
-        links=dataset_links(request, dataset),
-    )
-
-
-def shard_item(request: Request, dataset: Dataset, position: int) -> ShardItem:
-    """One entry of GET /v1/datasets/{id}/shards; first_row is the global index of its first row."""
-    entry = dataset.shards[position]
-    return ShardItem(**dict(entry), first_row=dataset.row_starts[position],
-                     url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
-
-
-def dyck_links(request: Request, dataset: DyckDataset) -> DyckLinks:
-    first_row = {"dataset_id": dataset.id, "index": 0}
-    summary = url(request, "dataset_summary", dataset_id=dataset.id)
-    return DyckLinks(
-        self=summary,
-        shards=url(request, "shard_list", dataset_id=dataset.id),
-        manifest=url(request, "manifest_json", dataset_id=dataset.id),
-        rows=summary + "/rows/{index}",
-        first_row=url(request, "row_json", **first_row) if dataset.rows else None,
-        first_preview=url(request, "row_preview_png", **first_row) if dataset.rows else None,
-    )
+    return DatasetSummary(id=dataset.id, lineage=manifest.generator, **manifest_sections(DatasetSummary, manifest),
+                          links=dataset_links(request, dataset))
 
 
 def dyck_item(request: Request, dataset: DyckDataset) -> DyckItem:
     """A Dyck dataset's entry of GET /v1/datasets."""
     manifest, config = dataset.manifest, dataset.config
-    return DyckItem(id=dataset.id, rows=manifest.totals.rows, tokens=manifest.totals.tokens,
-                    shards=manifest.totals.shards, bytes=manifest.totals.bytes, seed=config.seed, pairs=config.pairs,
+    return DyckItem(id=dataset.id, **dict(manifest.totals), seed=config.seed, pairs=config.pairs,
                     max_depth=config.max_depth, p_open=config.p_open, generator=manifest.generator,
-                    links=dyck_links(request, dataset))
+                    links=DyckLinks(**shard_links(request, dataset)))
 
 
 def dyck_summary(request: Request, dataset: DyckDataset) -> DyckSummary:
     """GET /v1/datasets/{id} of a Dyck dataset: its manifest without the shard list, with links."""
     manifest = dataset.manifest
-    return DyckSummary(id=dataset.id, dataset_id=manifest.dataset_id, lineage=manifest.generator,
-                       format=manifest.format, config=manifest.config, seed_scheme=manifest.seed_scheme,
-                       sharding=manifest.sharding, totals=manifest.totals, environment=manifest.environment,
-                       links=dyck_links(request, dataset))
+    return DyckSummary(id=dataset.id, lineage=manifest.generator, **manifest_sections(DyckSummary, manifest),
+                       links=DyckLinks(**shard_links(request, dataset)))
 
 
-def dyck_shard_item(request: Request, dataset: DyckDataset, position: int) -> DyckShardItem:
-    """One entry of GET /v1/datasets/{id}/shards for a Dyck dataset."""
+def shard_item(request: Request, dataset: Dataset | DyckDataset, position: int) -> ShardItem | DyckShardItem:
+    """One entry of GET /v1/datasets/{id}/shards, as its manifest records it; first_row is the global index of its
+    first row."""
     entry = dataset.shards[position]
-    return DyckShardItem(**dict(entry), first_row=dataset.row_starts[position],
-                         url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
+    item = DyckShardItem if isinstance(dataset, DyckDataset) else ShardItem
+    return item(**dict(entry), first_row=dataset.row_starts[position],
+                url=url(request, "shard_bytes", dataset_id=dataset.id, name=entry.name))
 
 
 def corpus_links(request: Request, corpus: Corpus) -> CorpusLinks:

@@ -80,6 +80,16 @@ def copy_dataset(dataset: MadeDataset, shards_dir: Path, with_manifest: bool = T
     return Path(shutil.copytree(dataset.folder, shards_dir / dataset.id, ignore=ignore))
 
 
+def damaged_copy(folder: Path, shards_dir: Path, file_name: str) -> Path:
+    """A copy of the folder under `shards_dir` with one byte flipped in the middle of `file_name`: the file keeps
+    its size, so only its sha256 can tell."""
+    copy = Path(shutil.copytree(folder, shards_dir / folder.name))
+    data = bytearray((copy / file_name).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / file_name).write_bytes(bytes(data))
+    return copy
+
+
 def tree_snapshot(root: Path) -> dict:
     """relative path -> (size, mtime_ns) of every file and folder under root, symlinks not followed."""
     snapshot = {}

@@ -26,7 +26,7 @@ from generator.format import MANIFEST_NAME
 from service.app import create_app
 from service.client import CatalogClient, CatalogError
 from service.schemas import AnySummary, DyckSummary
-from tests.service_datasets import made_datasets
+from tests.service_datasets import damaged_copy, made_datasets
 from tests.test_service_corpus import STDLIB_FILES
 from tests.test_service_uvicorn import serving
 from tests.trainer_runs import MICRO_MODEL, metrics, run_trainer
@@ -164,10 +164,7 @@ def test_the_client_downloads_a_dyck_dataset_over_real_http_and_verifies_every_s
         assert [Path(p).name for p in paths] == ["part-00000.arrow", "part-00001.arrow"]
         for path in paths:
             assert Path(path).read_bytes() == (shards.folder(manifest) / Path(path).name).read_bytes()
-    copy = Path(shutil.copytree(shards.folder(manifest), tmp_path / "damaged" / manifest.dataset_id))
-    data = bytearray((copy / "part-00001.arrow").read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped: only the sha256 can tell
-    (copy / "part-00001.arrow").write_bytes(bytes(data))
+    copy = damaged_copy(shards.folder(manifest), tmp_path / "damaged", "part-00001.arrow")
     catalog = CatalogClient(BASE_URL, cache_dir=str(tmp_path / "cache2"), http=TestClient(create_app(str(copy.parent))))
     with pytest.raises(CatalogError, match=f"checksum mismatch for {manifest.dataset_id}/part-00001.arrow"):
         catalog.download_dataset(manifest.dataset_id, piece_bytes=SMALL_PIECE)

@@ -20,7 +20,7 @@ from generator.format import MANIFEST_NAME
 from service.app import create_app
 from service.client import CatalogClient, CatalogError
 from service.schemas import AnySummary, CorpusSummary
-from tests.service_datasets import MadeDataset, copy_dataset, made_datasets, tree_snapshot
+from tests.service_datasets import MadeDataset, copy_dataset, damaged_copy, made_datasets, tree_snapshot
 from tests.test_service_uvicorn import raw_get, serving, two_ranks
 from trainer.corpus import CorpusManifest, PrepareConfig, open_corpus, prepare_corpus
 from trainer.corpus.format import load_corpus_manifest
@@ -251,10 +251,7 @@ def test_two_processes_sharing_a_cache_download_each_corpus_file_once(server, se
 
 
 def test_a_corrupted_served_file_gives_the_checksum_error_and_no_manifest(served, tmp_path):
-    folder = Path(shutil.copytree(served.folder, tmp_path / "shards" / served.id))
-    data = bytearray((folder / "train.bin").read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped: only the sha256 can tell
-    (folder / "train.bin").write_bytes(bytes(data))
+    folder = damaged_copy(served.folder, tmp_path / "shards", "train.bin")
     catalog = CatalogClient(BASE_URL, cache_dir=str(tmp_path / "cache"), http=TestClient(create_app(str(folder.parent))))
     with pytest.raises(CatalogError, match=f"checksum mismatch for {served.id}/train.bin"):
         catalog.download_corpus(served.id, piece_bytes=SMALL_PIECE)

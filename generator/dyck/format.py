@@ -12,8 +12,9 @@ in sequence-id order. What tells the two apart is the manifest's format name,
 `ncaforge-dyck-shards`: every reader dispatches on it, and generator.format.load_manifest
 refuses a Dyck manifest (and this module an NCA one), so neither is read as the other.
 
-The manifest is typed (`DyckManifest`, pydantic), reusing the NCA manifest's sections where
-they mean the same (lineage, totals); it holds no timestamps or paths, so the same command
+The manifest is typed (`DyckManifest`, pydantic), built on generator.format's bases for any
+dataset of Arrow shards (ShardsManifest, ShardsFormat, ShardFile) and reusing the NCA manifest's
+sections where they mean the same (lineage, totals); it holds no timestamps or paths, so the same command
 writes the same bytes. This module imports pyarrow and pydantic only.
 """
 
@@ -23,12 +24,12 @@ import os
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from generator.dyck.config import DyckConfig
 from generator.errors import ConfigError
-from generator.format import (COMPRESSION, COMPRESSION_LEVEL, MANIFEST_NAME, RECORD_BATCH_ROWS, SHA256_PATTERN,
-                              GeneratorLineage, ManifestError, ManifestModel, Totals, first_problem)
+from generator.format import (MANIFEST_NAME, ManifestError, ManifestModel, ShardFile, ShardsFormat, ShardsManifest,
+                              Totals, claimed_format, read_manifest_bytes, validated)
 
 FORMAT_NAME = "ncaforge-dyck-shards"
 FORMAT_VERSION = 1
@@ -64,31 +65,18 @@ class BracketTokens(ManifestModel):
     first_close: NonNegativeInt = Field(description="Token of pair 0's closing bracket; pair i closes with first_close + i (k).")
 
 
-class DyckFormatRecord(ManifestModel):
+class DyckFormatRecord(ShardsFormat):
     """How the shards are laid out: enough to read them with pyarrow alone."""
 
     name: Literal["ncaforge-dyck-shards"] = Field(description="Format name.")
-    version: int = Field(description="Format version; readers refuse versions they do not know.")
     tokens_per_sequence: PositiveInt = Field(description="Tokens stored per row (1025).")
-    token_dtype: Literal["uint16"] = Field(description="Storage type of a token.")
-    record_batch_rows: PositiveInt = Field(description="Rows per Arrow record batch.")
-    compression: str = Field(description="Arrow IPC buffer compression.")
-    compression_level: int = Field(description="Compression level.")
-    columns: dict[str, str] = Field(alias="schema", description="Column name -> Arrow type.")
-    row_order: str = Field(description="Sort order of the rows.")
     brackets: BracketTokens = Field(description="How brackets map to tokens.")
     vocab_size: PositiveInt = Field(description="Token ids in use: 0 .. vocab_size - 1 (2 x pairs).")
 
 
-class DyckShardRecord(ManifestModel):
+class DyckShardRecord(ShardFile):
     """One shard file: which sequences it holds, and its bytes."""
 
-    index: NonNegativeInt = Field(description="Shard number k; the file is part-k.arrow.")
-    name: str = Field(pattern=r"^part-\d{5}\.arrow$", description="File name inside the dataset folder.")
-    rows: NonNegativeInt = Field(description="Rows (sequences) in the file.")
-    tokens: NonNegativeInt = Field(description="rows x tokens_per_sequence.")
-    bytes: NonNegativeInt = Field(description="File size.")
-    sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 of the file's bytes, lowercase hex.")
     first_sequence_id: NonNegativeInt = Field(description="Sequence id of its first row; the rows follow in order.")
 
 
@@ -102,12 +90,10 @@ class DyckEnvironment(ManifestModel):
     platform: str
 
 
-class DyckManifest(ManifestModel):
+class DyckManifest(ShardsManifest):
     """manifest.json of a Dyck dataset: everything needed to trust, read and regenerate it."""
 
-    dataset_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="The dataset's folder name.")
     format: DyckFormatRecord
-    generator: GeneratorLineage
     config: dict[str, Any] = Field(description="The resolved DyckConfig (generator.dyck.config).")
     seed_scheme: dict[str, Any] = Field(description="How every draw derives from (seed, sequence id, position).")
     sharding: str = Field(description="How sequence ids map to shards.")
@@ -116,46 +102,20 @@ class DyckManifest(ManifestModel):
     environment: DyckEnvironment
 
     @model_validator(mode="after")
-    def _consistent(self) -> "DyckManifest":
-        names = [shard.name for shard in self.shards]
-        if len(set(names)) != len(names):
-            raise ValueError("shards[].name has duplicates")
-        for field_name in ("shards", "rows", "tokens", "bytes"):
-            listed = len(self.shards) if field_name == "shards" else sum(getattr(s, field_name) for s in self.shards)
-            if getattr(self.totals, field_name) != listed:
-                raise ValueError(f"totals.{field_name} is {getattr(self.totals, field_name)} but the shards add up to {listed}")
+    def _valid_config(self) -> "DyckManifest":
         try:
             DyckConfig.from_dict(self.config).validate()
         except (TypeError, ConfigError) as error:
             raise ValueError(f"config is not a valid DyckConfig ({error})") from None
         return self
 
-    @property
-    def tokens_per_sequence(self) -> int:
-        return self.format.tokens_per_sequence
-
     def dyck_config(self) -> DyckConfig:
         return DyckConfig.from_dict(self.config)
 
-    def row_starts(self) -> list:
-        """Global index of the first row of each shard, in manifest order."""
-        starts = [0]
-        for shard in self.shards[:-1]:
-            starts.append(starts[-1] + shard.rows)
-        return starts
-
-    def to_json_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, indent 1, trailing newline): the same manifest, the same bytes."""
-        document = self.model_dump(mode="json", by_alias=True)
-        return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
-
 
 def format_record(config: DyckConfig) -> DyckFormatRecord:
-    schema = shard_schema(config.tokens_per_sequence)
-    return DyckFormatRecord(
-        name=FORMAT_NAME, version=FORMAT_VERSION, tokens_per_sequence=config.tokens_per_sequence, token_dtype="uint16",
-        record_batch_rows=RECORD_BATCH_ROWS, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
-        columns={field.name: str(field.type) for field in schema}, row_order="sequence_id",
+    return DyckFormatRecord.of_schema(
+        shard_schema(config.tokens_per_sequence), row_order="sequence_id",
         brackets=BracketTokens(pairs=config.pairs, first_open=0, first_close=config.pairs), vocab_size=config.vocab_size)
 
 
@@ -165,38 +125,32 @@ def format_name(data: bytes | str) -> str | None:
         document = json.loads(data)
     except ValueError:
         return None
-    fmt = document.get("format") if isinstance(document, dict) else None
-    return fmt.get("name") if isinstance(fmt, dict) else None
+    return claimed_format(document)[0]
 
 
 def parse_dyck_manifest(data: bytes | str, where: str = MANIFEST_NAME) -> DyckManifest | None:
     """The Dyck manifest in `data`; None when the bytes do not claim the Dyck format (not JSON, or
     another format name); ManifestError naming `where` and the problem, in one line, when they claim
     it but break it (another version, a field missing or wrong)."""
-    if format_name(data) != FORMAT_NAME:
+    try:
+        document = json.loads(data)
+    except ValueError:
         return None
-    document = json.loads(data)
-    version = document["format"].get("version")
+    name, version = claimed_format(document)
+    if name != FORMAT_NAME:
+        return None
     if version != FORMAT_VERSION:
         raise ManifestError(f"{where}: format {FORMAT_NAME!r} version {version!r} is not one this ncaforge reads "
                             f"({FORMAT_VERSION}): make the dataset again with python -m generator.dyck")
-    try:
-        return DyckManifest.model_validate(document)
-    except ValidationError as error:
-        raise ManifestError(f"{where}: {first_problem(error)}: the manifest is damaged; make the dataset again") from None
+    return validated(DyckManifest, document, where)
 
 
 def load_dyck_manifest(dataset_dir: str) -> DyckManifest:
     """The manifest of a finished Dyck dataset folder; ManifestError when missing, unreadable, invalid or not Dyck."""
+    data = read_manifest_bytes(dataset_dir, f"{dataset_dir} has no {MANIFEST_NAME}: give a finished dataset folder (a "
+                                            f"dataset being written has none yet; re-run python -m generator.dyck to "
+                                            f"finish it)")
     path = os.path.join(dataset_dir, MANIFEST_NAME)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise ManifestError(f"{dataset_dir} has no {MANIFEST_NAME}: give a finished dataset folder (a dataset being "
-                            f"written has none yet; re-run python -m generator.dyck to finish it)") from None
-    except OSError as error:
-        raise ManifestError(f"{path} cannot be read ({error.strerror}): check its permissions") from None
     manifest = parse_dyck_manifest(data, path)
     if manifest is None:
         raise ManifestError(f"{path}: format {format_name(data)!r} is not {FORMAT_NAME!r}: this is not a Dyck dataset")

@@ -120,8 +120,7 @@ def build_manifest(identifier: str, config: DyckConfig, shards: list) -> DyckMan
     return DyckManifest(
         dataset_id=identifier, format=format_record(config), generator=git_lineage(), config=config.to_dict(),
         seed_scheme=SEED_SCHEME, sharding=SHARDING,
-        totals=Totals(shards=len(shards), rows=sum(s.rows for s in shards), tokens=sum(s.tokens for s in shards),
-                      bytes=sum(s.bytes for s in shards)),
+        totals=Totals.of_shards(shards),
         shards=shards, environment=environment())
 
 
