@@ -32,6 +32,9 @@ def parser() -> OneLineParser:
     top.add_argument("--validation-fraction", type=float, default=None,
                      help="with --corpus: share of documents held out (default: the recipe's)")
     top.add_argument("--out", default="runs/experiments", help="folder of data, runs and reports")
+    top.add_argument("--catalog-host", default="127.0.0.1",
+                     help="address the experiment's catalog listens on (default loopback; a multi-node Ray cluster "
+                          "needs one its nodes reach, and NCAFORGE_CATALOG_TOKEN set)")
     top.add_argument("--check", action="store_true", help="check the recipe and print the plan; run nothing")
     top.add_argument("--no-progress", action="store_true", help="no progress bar")
     return top
@@ -59,7 +62,8 @@ def main(argv=None) -> int:
         from experiment.run import run_experiment
 
         report_dir = run_experiment(recipe, arguments.out, len(os.sched_getaffinity(0)),
-                                    f"{PROG} {shlex.join(argv)}", progress=not arguments.no_progress)
+                                    f"{PROG} {shlex.join(argv)}", progress=not arguments.no_progress,
+                                    catalog_host=arguments.catalog_host)
     except (ExperimentError, StepError, ReportError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 
 Chains run one after another on this machine, each run using every core, or side by side as
 Ray tasks when RAY_ADDRESS names a cluster (each task asks for `threads` CPUs; the cluster's
-nodes must see OUT at the same path, a shared disk). Either way one progress bar covers the
+nodes must see OUT and this checkout at the same paths, a shared disk, and reach the catalog:
+on several nodes serve it on an address they reach, `--catalog-host`, with
+NCAFORGE_CATALOG_TOKEN set, which the tasks inherit). Either way one progress bar covers the
 whole experiment: its unit is compute (tokens weighted by each stage's cost per token, so a
 language token of GPT-2's 50k-word head counts for more than an NCA one), its text says
 which arm, seed and stage is running, and its ETA is for everything left.
@@ -20,10 +22,13 @@ from tqdm import tqdm
 
 from experiment.catalog import serving
 from experiment.plan import Planner, pretrain_kind
-from experiment.recipe import Recipe
+from experiment.recipe import ExperimentError, Recipe
 from experiment.report import ArmRun, write_report
 from experiment.steps import DataSteps, run_train, train_finished, trained_tokens
 from generator.atomic import write_bytes_atomically
+from service.settings import TOKEN_ENV
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ELAPSED_NAME = "elapsed.json"
 
@@ -100,11 +105,24 @@ def run_chains_here(chains: list, progress: Progress, elapsed: Elapsed) -> None:
         progress.poll("")
 
 
-def run_chains_on_ray(chains: list, threads: int, progress: Progress, elapsed: Elapsed) -> None:
-    """Every chain as a Ray task asking for `threads` CPUs; the driver only watches the run folders."""
+def run_chains_on_ray(chains: list, threads: int, progress: Progress, elapsed: Elapsed, say) -> None:
+    """Every chain as a Ray task asking for `threads` CPUs; the driver only watches the run folders.
+    The tasks run this checkout's code (PYTHONPATH) and reach the catalog with the driver's token."""
+    from generator.cluster import check_reachable
+    from generator.errors import ConfigError
+
+    address = os.environ["RAY_ADDRESS"]
+    try:
+        check_reachable(address)
+    except ConfigError as error:
+        raise ExperimentError(str(error)) from None
     import ray
 
-    ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    env_vars = {"PYTHONPATH": os.pathsep.join(filter(None, [PROJECT_DIR, os.environ.get("PYTHONPATH")]))}
+    if os.environ.get(TOKEN_ENV):
+        env_vars[TOKEN_ENV] = os.environ[TOKEN_ENV]
+    ray.init(address=address, log_to_driver=False, logging_level="error", runtime_env={"env_vars": env_vars})
+    say(f"experiment: {len(chains)} chain(s) as Ray tasks of {threads} CPU(s) each on {address}")
     try:
         task = ray.remote(num_cpus=threads, max_retries=0)(run_chain_steps)
         pending = {task.remote(chain.steps): chain for chain in chains}
@@ -160,7 +178,7 @@ def run_experiment(recipe: Recipe, out: str, cpus: int, command: str, progress: 
         bar = Progress(chains, progress)
         try:
             if left and os.environ.get("RAY_ADDRESS"):
-                run_chains_on_ray(left, planner.threads, bar, elapsed)
+                run_chains_on_ray(left, planner.threads, bar, elapsed, say)
             elif left:
                 run_chains_here(left, bar, elapsed)
         finally:

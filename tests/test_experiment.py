@@ -19,6 +19,7 @@ import pytest
 from experiment.plan import Planner
 from experiment.recipe import RECIPES_DIR, Recipe, load_recipe, resolved_stage
 from tests.conftest import ROOT
+from tests.ray_head import ray_head
 from tests.trainer_runs import environment
 from trainer.compare import Curve, speed_up
 from trainer.metrics import read_metrics
@@ -197,6 +198,30 @@ def test_a_finished_experiment_runs_nothing_again(finished, code_corpus):
     after = {path: path.stat().st_mtime_ns for path in before}
     assert before == after
     assert "6 of 6 chain(s) already finished" in (finished / "experiment.log").read_text()
+
+
+def evaluations(run_dir: Path) -> list:
+    return [record for record in read_metrics(str(run_dir)) if record["kind"] == "eval"]
+
+
+def test_chains_run_as_ray_tasks_when_ray_address_is_set(finished, code_corpus, tmp_path):
+    """A real Ray head on loopback: the scratch and Dyck chains run as tasks and log exactly what the
+    same chains logged when run one after another (same folders, same evaluations)."""
+    recipe = micro_recipe(tmp_path, code_corpus, arms=["scratch", "dyck"])
+    shutil.copytree(finished / "out" / "data", tmp_path / "out" / "data")
+    with ray_head() as (address, env, _):
+        with open(tmp_path / "experiment.log", "ab") as log:
+            run = subprocess.run([sys.executable, "-m", "experiment", recipe.name, "--out", "out", "--no-progress"],
+                                 cwd=tmp_path, env={**env, "RAY_ADDRESS": address, "PYTHONPATH": ROOT,
+                                                    "OMP_NUM_THREADS": "1"},
+                                 stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    output = (tmp_path / "experiment.log").read_text()
+    assert run.returncode == 0, output[-3000:]
+    assert f"4 chain(s) as Ray tasks of 1 CPU(s) each on {address}" in output
+    for stage in ("pretrain", "language/code"):
+        for run_dir in (tmp_path / "out" / stage).iterdir():
+            if run_dir.is_dir():
+                assert evaluations(run_dir) == evaluations(finished / "out" / stage / run_dir.name), run_dir.name
 
 
 BAD_RECIPES = {

@@ -5,10 +5,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import zlib
 
@@ -23,6 +21,7 @@ from generator.pipeline import main, run
 from generator.shards import file_sha256, read_shard
 from generator.verify import verify
 from tests.conftest import ROOT, free_port
+from tests.ray_head import ray_head
 
 SEED, SEQUENCES, CANDIDATES_PER_SHARD = 5, 1500, 1024  # ~470 rows a shard: 4 shards, the last one cut short
 CPUS = os.cpu_count() or 1
@@ -174,31 +173,14 @@ def test_a_damaged_shard_of_a_finished_dataset_is_named_by_verify_and_restored_b
 
 
 def test_the_pipeline_joins_a_cluster_started_with_ray_start_on_loopback(reference, tmp_path):
-    ray_dir = tempfile.mkdtemp(prefix="ncaray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    token = os.path.join(ray_dir, "token")
-    with open(token, "w") as f:
-        f.write(os.urandom(32).hex())
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token}
-    port = free_port()
-    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
-                             f"--temp-dir={ray_dir}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) and time.time() < deadline:
-            time.sleep(0.3)
-        driver = pipeline_process(str(tmp_path), "--workers", "2", env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+    with ray_head() as (address, env, head):
+        driver = pipeline_process(str(tmp_path), "--workers", "2", env={**env, "RAY_ADDRESS": address})
         out, err = driver.communicate(timeout=300)
         assert driver.returncode == 0, err
         dataset_dir = os.path.join(tmp_path, os.path.basename(reference))
         assert dataset_files(dataset_dir) == dataset_files(reference)
         listening = listening_addresses([psutil.Process(head.pid), *psutil.Process(head.pid).children(recursive=True)])
         assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=60)
-        shutil.rmtree(ray_dir, ignore_errors=True)
 
 
 def listening_addresses(processes) -> set:

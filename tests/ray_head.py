@@ -1,0 +1,38 @@
+"""A real Ray head for tests, started with `ray start` on loopback with token authentication."""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from tests.conftest import free_port
+
+
+@contextlib.contextmanager
+def ray_head(num_cpus: int = 2):
+    """Yield (RAY_ADDRESS, environment for its clients, the head process); stop it and remove its files."""
+    ray_dir = tempfile.mkdtemp(prefix="ncaray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    token = os.path.join(ray_dir, "token")
+    with open(token, "w") as f:
+        f.write(os.urandom(32).hex())
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token}
+    port = free_port()
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             f"--temp-dir={ray_dir}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
+                             "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) and time.time() < deadline:
+            time.sleep(0.3)
+        yield f"127.0.0.1:{port}", env, head
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+        shutil.rmtree(ray_dir, ignore_errors=True)
