@@ -28,6 +28,8 @@ from trainer.config import TrainConfigError, resolve_config
 
 RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 FIXED_ARMS = ("scratch", "dyck", "text")
+VALIDATION_SEED = 1_000_000
+"""Seed of every band's validation dataset; no experiment seed may take it (experiment.plan)."""
 
 
 class ExperimentError(Exception):
@@ -109,8 +111,9 @@ class Recipe(RecipeModel):
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, seeds: tuple) -> tuple:
-        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise ValueError("seeds must be distinct and non-negative")
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= VALIDATION_SEED:
+            raise ValueError(f"seeds must be distinct, non-negative and below {VALIDATION_SEED:,} (the validation "
+                             f"data's seed)")
         return seeds
 
     @property

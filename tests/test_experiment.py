@@ -37,7 +37,7 @@ def micro_recipe(folder: Path, code: Path, **changes) -> Path:
 name = "micro"
 description = "A few hundred steps in all: the machinery, not a result."
 arms = {json.dumps(changes.get("arms", ["scratch", "nca-high", "dyck"]))}
-seeds = [0, 1]
+seeds = {json.dumps(changes.get("seeds", [0, 1]))}
 threads = 1
 notes = ["A micro recipe for tests."]
 
@@ -231,6 +231,7 @@ BAD_RECIPES = {
     "missing corpus": ({"corpus": "/nowhere/corpus.txt"}, "corpus /nowhere/corpus.txt does not exist"),
     "evaluation larger than the validation data": ({"eval_rows": 16}, "eval_rows=16 is more than the 8 "
                                                                       "validation_sequences made"),
+    "a seed the validation data uses": ({"seeds": [0, 1_000_000]}, "seeds must be distinct, non-negative and below"),
     "text arm without its corpus": ({"arms": ["scratch", "text"]}, "the text arm needs [pretrain.text_source]"),
 }
 
