@@ -32,8 +32,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from experiment.stats import mean_interval, paired_percent_differences, relative_range_percent, spread
-from generator.atomic import atomic_path, write_bytes_atomically
-from trainer.compare import CompareError, Curve, first_crossing, read_evaluations, speed_up, speed_up_text
+from generator.atomic import write_bytes_atomically
+from trainer.compare import CompareError, Curve, finish_figure, first_crossing, read_evaluations, speed_up, speed_up_text
 
 SCRATCH = "scratch"
 """The reference arm: trained on the target corpus only, present in every corpus."""
@@ -420,7 +420,7 @@ def draw_language_curves(plt, corpus: str, chains: list, colours: dict, out: str
     axis.set_yscale("log")
     axis.set(xlabel="language-stage training tokens", ylabel="validation perplexity",
              title=f"{corpus}: validation perplexity against language tokens")
-    finish(plt, figure, axis, out)
+    finish_figure(plt, figure, axis, out)
 
 
 def draw_pretraining_curves(plt, pretraining: list, colours: dict, out: str) -> None:
@@ -435,7 +435,7 @@ def draw_pretraining_curves(plt, pretraining: list, colours: dict, out: str) -> 
                          label=label and f"{run.arm}: in-context unigram")
     axis.set(xlabel="pre-pre-training tokens", ylabel="validation loss (nats / token)",
              title="pre-pre-training: validation loss against its in-context unigram level")
-    finish(plt, figure, axis, out)
+    finish_figure(plt, figure, axis, out)
 
 
 def arm_labels(chains: list) -> list:
@@ -446,16 +446,3 @@ def arm_labels(chains: list) -> list:
         labels.append(None if run.arm in labelled else f"{run.arm} ({seeds[run.arm]} seed{'s' * (seeds[run.arm] > 1)})")
         labelled.add(run.arm)
     return labels
-
-
-def finish(plt, figure, axis, out: str) -> None:
-    """The house style's grid, token axis and legend; saved atomically."""
-    from matplotlib.ticker import EngFormatter
-
-    axis.xaxis.set_major_formatter(EngFormatter())
-    axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    with atomic_path(out) as temporary:
-        figure.savefig(temporary, dpi=110, format="png")
-    plt.close(figure)

@@ -41,11 +41,18 @@ class Progress:
         total = sum(step.tokens * step.cost_per_token for step in self.train_steps)
         self.bar = tqdm(total=total, unit="", unit_scale=True, disable=not enabled, dynamic_ncols=True,
                         bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}")
+        self.finished = {step.run_dir for step in self.train_steps if train_finished(step)}
         self.bar.update(self.done())
-        self.started = time.monotonic()
 
     def done(self) -> float:
-        return sum(min(trained_tokens(step.run_dir), step.tokens) * step.cost_per_token for step in self.train_steps)
+        """Compute done: finished runs whole, the others read off their metrics logs."""
+        done = 0.0
+        for step in self.train_steps:
+            if step.run_dir not in self.finished and train_finished(step):
+                self.finished.add(step.run_dir)
+            tokens = step.tokens if step.run_dir in self.finished else min(trained_tokens(step.run_dir), step.tokens)
+            done += tokens * step.cost_per_token
+        return done
 
     def poll(self, running: str) -> None:
         self.bar.set_description_str(running, refresh=False)

@@ -166,7 +166,6 @@ def draw_curves(results: list, metric: str, out: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import EngFormatter
 
     figure, axis = plt.subplots(figsize=(8, 5))
     target = results[0].curve.values[-1]
@@ -179,16 +178,24 @@ def draw_curves(results: list, metric: str, out: str) -> str:
                  label=f"target: {results[0].name}'s final {metric} {format_value(target, metric)}")
     if metric == "perplexity":
         axis.set_yscale("log")
-    axis.xaxis.set_major_formatter(EngFormatter())
     axis.set(xlabel="training tokens of this stage", ylabel=f"validation {metric.replace('_', ' ')}",
              title=f"validation {metric.replace('_', ' ')} against tokens")
+    finish_figure(plt, figure, axis, out)
+    return out
+
+
+def finish_figure(plt, figure, axis, out: str) -> None:
+    """The house style of a curve against tokens (engineering token axis, grid, legend), saved
+    atomically as the PNG `out`."""
+    from matplotlib.ticker import EngFormatter
+
+    axis.xaxis.set_major_formatter(EngFormatter())
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize=8)
     figure.tight_layout()
     with atomic_path(out) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
     plt.close(figure)
-    return out
 
 
 def main(argv=None) -> int:
