@@ -1,0 +1,150 @@
+"""Separate hosts on one machine, for the multi-host tests: Linux network namespaces on a bridge.
+
+Each simulated host gets its own network stack (a namespace with loopback and one veth port
+on a private bridge, address 10.213.N.H/24), its own /tmp (a folder of the test bind-mounted
+over /tmp, as a container has) and, unless it is given the checkout, no ncaforge source at
+all: the repository folder is covered by an empty tmpfs with only the virtual environment
+mounted back, the way a cluster node has the same Python packages installed but not the
+user's code. Code such a host runs must reach it through Ray's runtime environment.
+
+Every process runs through `ip netns exec NS unshare --mount`, so its mounts are private to
+it and vanish with it. `separate_hosts` always kills every process in its namespaces and
+removes the namespaces, the bridge and the folders. Only the hosts' own addresses and
+loopback are ever contacted. Creating namespaces needs root: `namespaces_unavailable()`
+gives the reason to skip where they cannot be made.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+from tests.conftest import ROOT
+
+VENV = os.path.dirname(os.path.dirname(sys.executable))
+"""The virtual environment the tests run in; every host has it, as every node of a cluster has the packages."""
+
+SETUP = r"""
+set -e
+if [ "$HIDE_CHECKOUT" = 1 ]; then
+    mount --bind "$VENV" "$HOST_ROOT/venv"
+    mount -t tmpfs -o size=1m ncaforge-elsewhere "$CHECKOUT"
+    mkdir -p "$VENV"
+    mount --bind "$HOST_ROOT/venv" "$VENV"
+fi
+mount --bind "$HOST_ROOT/tmp" /tmp
+cd /tmp
+exec "$@"
+"""
+"""Run as `sh -c SETUP host ARGV...` inside a host's own mount namespace: hide the checkout, give
+it its /tmp, then exec ARGV."""
+
+
+def namespaces_unavailable() -> str:
+    """Why network namespaces cannot be made here ('' when they can)."""
+    if os.geteuid() != 0:
+        return "simulated hosts need root (ip netns, mount)"
+    for tool in ("ip", "unshare", "mount"):
+        if not shutil.which(tool):
+            return f"simulated hosts need the {tool!r} command"
+    name = f"ncaprobe{os.getpid() % 100000}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if made.returncode:
+        return f"ip netns add failed here: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    return ""
+
+
+@dataclass
+class Host:
+    """One simulated host: a network namespace with one address, a private /tmp, with or without the checkout."""
+
+    name: str
+    namespace: str
+    address: str
+    root: str
+    """This host's folder as the test sees it; ROOT/tmp is the host's /tmp."""
+    has_checkout: bool
+
+    def path(self, inside: str) -> str:
+        """The test's path to `inside`, a path under this host's /tmp."""
+        assert inside.startswith("/tmp/"), inside
+        return os.path.join(self.root, "tmp", inside.removeprefix("/tmp/"))
+
+    def command(self, argv: list) -> list:
+        return ["ip", "netns", "exec", self.namespace, "unshare", "--mount", "--propagation", "private",
+                "sh", "-c", SETUP, self.name, *argv]
+
+    def environment(self, env: dict = None) -> dict:
+        base = {**os.environ, **(env or {})}
+        path = os.pathsep.join([os.path.join(VENV, "bin"), base.get("PATH", "/usr/bin:/bin")])
+        return {**base, "PATH": path, "HOME": "/tmp", "HOST_ROOT": self.root, "VENV": VENV, "CHECKOUT": ROOT,
+                "HIDE_CHECKOUT": "0" if self.has_checkout else "1", "TMPDIR": "/tmp"}
+
+    def popen(self, argv: list, env: dict = None, **kwargs) -> subprocess.Popen:
+        """Start argv on this host, in a session of its own."""
+        return subprocess.Popen(self.command(argv), env=self.environment(env), start_new_session=True, **kwargs)
+
+    def run(self, argv: list, env: dict = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+        """Run argv on this host to the end; its output captured as text."""
+        return subprocess.run(self.command(argv), env=self.environment(env), capture_output=True, text=True,
+                              timeout=timeout, start_new_session=True, **kwargs)
+
+    def pids(self) -> list:
+        listed = subprocess.run(["ip", "netns", "pids", self.namespace], capture_output=True, text=True)
+        return [int(pid) for pid in listed.stdout.split()]
+
+    def kill_everything(self) -> None:
+        """SIGKILL every process of this host, as when the machine dies."""
+        for _ in range(5):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def separate_hosts(*names: str, with_checkout: tuple = ()):
+    """Yield {name: Host}, each in its own namespace on one fresh bridge; `with_checkout` names the hosts that
+    have this repository (the others have only its virtual environment). Everything is removed afterwards."""
+    tag = f"{os.getpid() % 10000}{int(time.time() * 1000) % 1000}"
+    subnet = f"10.213.{os.getpid() % 250 + 1}"
+    bridge = f"ncabr{tag}"[:15]
+    root = tempfile.mkdtemp(prefix="ncahosts", dir="/tmp")
+    hosts = {}
+    try:
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "link", "set", bridge, "up")
+        for number, name in enumerate(names, start=1):
+            namespace, outside, inside = f"nca{tag}h{number}", f"ncv{tag}h{number}"[:15], f"ncp{tag}h{number}"[:15]
+            host = Host(name, namespace, f"{subnet}.{number}", os.path.join(root, name), name in with_checkout)
+            for folder in ("tmp", "venv"):
+                os.makedirs(os.path.join(host.root, folder))
+            sh("ip", "netns", "add", namespace)
+            hosts[name] = host
+            sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
+            sh("ip", "link", "set", outside, "master", bridge)
+            sh("ip", "link", "set", outside, "up")
+            sh("ip", "link", "set", inside, "netns", namespace)
+            sh("ip", "-n", namespace, "addr", "add", f"{host.address}/24", "dev", inside)
+            sh("ip", "-n", namespace, "link", "set", inside, "up")
+            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+        yield hosts
+    finally:
+        for host in hosts.values():
+            host.kill_everything()
+            subprocess.run(["ip", "netns", "delete", host.namespace], capture_output=True)
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
