@@ -10,6 +10,7 @@ import os
 import resource
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -19,6 +20,7 @@ from generator.config import DatasetConfig, RunOptions
 from generator.finishing import finish
 from generator.format import DeviceRecord, Manifest, load_manifest
 from generator.journal import check_existing
+from generator.lock import dataset_lock
 from generator.planning import dataset_id, local_device_kind, preflight, resolve_config
 from generator.provenance import check_same_versions, driver_versions
 from generator.scheduling import make_shards, run_log_path
@@ -61,6 +63,12 @@ def peak_rss_of_this_process() -> int:
 
 def run(config: DatasetConfig, options: RunOptions) -> RunSummary:
     """Make (or resume, or check) the dataset; return what is on disk and how long it took."""
+    with ExitStack() as locks:
+        return locked_run(config, options, locks)
+
+
+def locked_run(config: DatasetConfig, options: RunOptions, locks: ExitStack) -> RunSummary:
+    """run's work; a dataset folder is locked (generator/lock.py) before it is checked, until run returns."""
     config = resolve_config(config)
     preflight(config, options)
     started = time.perf_counter()
@@ -73,6 +81,7 @@ def run(config: DatasetConfig, options: RunOptions) -> RunSummary:
     checked_dir, existing = None, None
     if not options.ray_address:  # a finished local dataset is checked without starting Ray
         checked_dir = os.path.join(options.out, dataset_id(config, local_device_kind(options)))
+        locks.enter_context(dataset_lock(checked_dir))
         existing = check_existing(checked_dir)
         if existing.complete and not existing.damaged:
             return complete(checked_dir, resumed_shards=len(existing.valid))
@@ -81,6 +90,7 @@ def run(config: DatasetConfig, options: RunOptions) -> RunSummary:
         identity = dataset_id(config, plan.device)
         dataset_dir = os.path.join(options.out, identity)
         if dataset_dir != checked_dir:  # a cluster, or actors on another kind of device than guessed
+            locks.enter_context(dataset_lock(dataset_dir))
             existing = check_existing(dataset_dir)
         if existing.complete and not existing.damaged:
             return complete(dataset_dir, workers=plan, resumed_shards=len(existing.valid))

@@ -5,8 +5,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import zlib
 
@@ -15,55 +13,18 @@ import pytest
 from PIL import Image
 
 from generator import __version__
-from generator.config import DatasetConfig, GeneratorConfig, RunOptions
+from generator.config import RunOptions
 from generator.format import load_manifest
 from generator.pipeline import main, run
 from generator.shards import file_sha256, read_shard
 from generator.verify import verify
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.pipeline_runs import (CANDIDATES_PER_SHARD, CLI_ARGS, SEED, SEQUENCES, dataset_files, freeze_workers,
+                                 pipeline_process, small_config, wait_for_journal)
 from tests.ray_head import ray_head
 
-SEED, SEQUENCES, CANDIDATES_PER_SHARD = 5, 1500, 1024  # ~470 rows a shard: 4 shards, the last one cut short
 CPUS = os.cpu_count() or 1
 needs_two_cpus = pytest.mark.skipif(CPUS < 2, reason="two workers need two CPUs, and this machine has one")
-CLI_ARGS = ["--band", "high", "--seed", str(SEED), "--sequences", str(SEQUENCES), "--candidates-per-shard",
-            str(CANDIDATES_PER_SHARD), "--batch", "256", "--no-compile", "--no-progress"]
-
-
-def small_config() -> DatasetConfig:
-    generator_config = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=256)
-    return DatasetConfig(sequences=SEQUENCES, candidates_per_shard=CANDIDATES_PER_SHARD, generator=generator_config)
-
-
-def dataset_files(dataset_dir: str) -> dict:
-    """name -> sha256 of every file a finished dataset holds (hidden journal and temporaries excluded)."""
-    return {name: file_sha256(os.path.join(dataset_dir, name)) for name in sorted(os.listdir(dataset_dir))
-            if not name.startswith(".")}
-
-
-def pipeline_process(out: str, *extra, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "generator.pipeline", *CLI_ARGS, "--out", out, *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def wait_for_journal(dataset_dir: str, entries: int, process: subprocess.Popen, timeout: float = 240) -> None:
-    journal = os.path.join(dataset_dir, ".progress")
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if os.path.isdir(journal) and len([n for n in os.listdir(journal) if n.endswith(".json")]) >= entries:
-            return
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.01)
-    raise AssertionError(f"no {entries} journal entries in {timeout} s")
-
-
-def freeze_workers(driver: subprocess.Popen) -> list:
-    """SIGSTOP every shard worker of a running driver, so it cannot finish before the test strikes, however many
-    cores the machine has; returns the frozen processes."""
-    workers = [p for p in psutil.Process(driver.pid).children(recursive=True) if "ShardWorker" in " ".join(p.cmdline())]
-    for worker in workers:
-        worker.send_signal(signal.SIGSTOP)
-    return workers
 
 
 @pytest.fixture(scope="module")

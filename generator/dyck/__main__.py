@@ -6,7 +6,8 @@
 The dataset goes to OUT/dyck-<sequences>-<hash>/: Arrow shards of 1025-token sequences
 (uint16, pair i opens with token i and closes with token 64 + i), preview.png, and
 manifest.json last. The same command gives the same folder and byte-identical files; run
-again, it finishes an interrupted dataset or checks a finished one and writes nothing.
+again, it finishes an interrupted dataset or checks a finished one and writes nothing. A run
+locks its dataset (OUT/.<dataset-id>.lock): a second one on it stops in one line, touching nothing.
 The first line of the output is `dataset   <folder>`, for programs that read it.
 """
 

@@ -11,7 +11,9 @@ manifest exists is complete: a re-run checks every shard's size and sha256 again
 writes nothing when all match, and otherwise restores the damaged shards, which must
 come out with the recorded bytes again. Bad input (an impossible config, an --out that is
 a file or cannot be written, too little disk) stops the run in one line before anything
-is created.
+is created. A run holds the dataset's lock (generator.lock) before it touches the folder,
+so a second run on the same dataset stops in one line instead of deleting the first one's
+temporary files.
 """
 
 import hashlib
@@ -34,6 +36,7 @@ from generator.dyck.words import SEED_SCHEME, dyck_sequences
 from generator.errors import ConfigError, PipelineError
 from generator.format import (MANIFEST_NAME, PREVIEW_NAME, RECORD_BATCH_ROWS, ManifestError, Totals, ipc_write_options,
                               shard_name)
+from generator.lock import dataset_lock
 from generator.provenance import git_lineage
 from generator.render import save_atomically
 from generator.shards import file_sha256
@@ -179,11 +182,17 @@ def restore(folder: str, config: DyckConfig, manifest: DyckManifest) -> list:
 
 
 def make_dataset(config: DyckConfig, out: str, progress: bool = True) -> DyckSummary:
-    """Make (or finish, or check) the dataset of `config` in OUT/<dataset-id>/."""
+    """Make (or finish, or check) the dataset of `config` in OUT/<dataset-id>/, holding its lock throughout."""
     started = time.perf_counter()
     preflight(config, out)
     identifier = dataset_id(config)
     folder = os.path.join(out, identifier)
+    with dataset_lock(folder):
+        return make_locked(config, identifier, folder, progress, started)
+
+
+def make_locked(config: DyckConfig, identifier: str, folder: str, progress: bool, started: float) -> DyckSummary:
+    """make_dataset's work on the folder, once no other run can touch it."""
     os.makedirs(folder, exist_ok=True)
     remove_temporaries(folder)
     manifest = existing_manifest(folder, identifier, config)
