@@ -1,9 +1,10 @@
 """Shared by the trainer's tests: a micro model, a real catalog process, and real torchrun launches.
 
 Trainer tests run the real entry point (`torchrun trainer/main.py`, or plain python) as a
-subprocess on small datasets the real pipeline made (tests.service_datasets). The micro
-model (1 layer, d_model 32, context 128) keeps a step around 0.1 s on one core while
-exercising everything the tiny-cpu recipe does.
+subprocess on small datasets the real pipeline made (tests.service_datasets), on this machine
+or, like the catalog, on a simulated host of tests.hosts. The micro model (1 layer, d_model 32,
+context 128) keeps a step around 0.1 s on one core while exercising everything the tiny-cpu
+recipe does.
 """
 
 import contextlib
@@ -13,8 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import httpx
 
 from tests.conftest import ROOT, free_port
 
@@ -30,23 +29,30 @@ def environment() -> dict:
     return {**env, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "PYTHONUNBUFFERED": "1"}
 
 
-def torchrun_command(nproc: int, args: list) -> list:
-    """torchrun with a static rendezvous on 127.0.0.1 (nothing listens on other interfaces)."""
+def torchrun_command(nproc: int, args: list, rendezvous: list = None) -> list:
+    """torchrun with `rendezvous` (its launcher options); by default one node with a static rendezvous on
+    127.0.0.1 (nothing listens on other interfaces)."""
     if nproc == 0:
         return [sys.executable, MAIN, *args]
-    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
-            "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "--monitor-interval", "0.5", MAIN, *args]
+    rendezvous = rendezvous or ["--nnodes", "1", "--master-addr", "127.0.0.1", "--master-port", str(free_port())]
+    return [sys.executable, "-m", "torch.distributed.run", *rendezvous, "--nproc-per-node", str(nproc),
+            "--monitor-interval", "0.5", MAIN, *args]
 
 
-def start_trainer(nproc: int, args: list, log: Path) -> subprocess.Popen:
-    """A trainer job in its own process group (so a test can kill all of it), output to `log`."""
+def start_trainer(nproc: int, args: list, log: Path, rendezvous: list = None, host=None,
+                  env: dict = None) -> subprocess.Popen:
+    """A trainer job in its own process group (so a test can kill all of it), output to `log`; on `host` (a
+    tests.hosts.Host) when given, with `env` added to the test's environment."""
+    command, env = torchrun_command(nproc, args, rendezvous), {**environment(), **(env or {})}
     with open(log, "ab") as out:
-        return subprocess.Popen(torchrun_command(nproc, args), cwd=ROOT, env=environment(), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        if host:
+            return host.popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
-def run_trainer(nproc: int, args: list, log: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    process = start_trainer(nproc, args, log)
+def finish(process: subprocess.Popen, log: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Wait for a started job (killing all of it if it outlives `timeout`); its exit code and output."""
     try:
         process.wait(timeout)
     finally:
@@ -54,6 +60,11 @@ def run_trainer(nproc: int, args: list, log: Path, timeout: float = 300) -> subp
             os.killpg(process.pid, 9)
             process.wait()
     return subprocess.CompletedProcess(process.args, process.returncode, log.read_text(errors="replace"), "")
+
+
+def run_trainer(nproc: int, args: list, log: Path, timeout: float = 300, **where) -> subprocess.CompletedProcess:
+    """Run a job to the end; `where` is start_trainer's rendezvous, host and env."""
+    return finish(start_trainer(nproc, args, log, **where), log, timeout)
 
 
 def run_killed_then_resumed(nproc: int, args: list, run_dir: Path, kill_after_step: int, logs: Path) -> None:
@@ -88,25 +99,22 @@ def metrics(run_dir: Path, kind: str) -> list:
 
 
 @contextlib.contextmanager
-def catalog_server(shards_dir: Path, log: Path):
-    """A real `python -m service` under uvicorn on 127.0.0.1, stopped at the end."""
-    port = free_port()
+def catalog_server(shards_dir: Path, log: Path, host=None, token: str = None):
+    """A real `python -m service` under uvicorn, stopped at the end: on 127.0.0.1, or on `host` (a
+    tests.hosts.Host; `shards_dir` a path on it) at its own address with a bearer `token`."""
+    address, port = (host.address, 8000) if host else ("127.0.0.1", free_port())
+    command = [sys.executable, "-m", "service", "--host", address, "--port", str(port), "--shards", str(shards_dir)]
+    env = {**environment(), **({"NCAFORGE_CATALOG_TOKEN": token} if token else {})}
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "service", "--port", str(port), "--shards", str(shards_dir)],
-                                   cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+        process = (host.popen(command, env=env, stdout=out, stderr=subprocess.STDOUT) if host else
+                   subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+        while "listening on" not in log.read_text(errors="replace"):  # printed once the socket is bound
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"catalog did not start: {log.read_text()}")
             time.sleep(0.2)
-        yield base_url
+        yield f"http://{address}:{port}"
     finally:
         process.terminate()
         process.wait(30)

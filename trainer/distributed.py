@@ -5,10 +5,13 @@ trainer is one process. The process group uses gloo on CPU and nccl on CUDA, wit
 timeout on every collective, so a rank that dies cannot leave the others waiting
 forever: a surviving rank's next collective fails (gloo notices the closed connection
 at once; otherwise the timeout fires), it exits with an error, and torchrun stops the job.
+`failed_collective` tells such a failure from any other error, so the rank can say in one
+line what happened and what to do instead of printing the backend's traceback.
 """
 
 import datetime
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -71,3 +74,22 @@ def mean_across_ranks(value: float, process: Process) -> float:
     total = torch.tensor([value], dtype=torch.float64, device=process.device)
     dist.all_reduce(total)
     return float(total.cpu()) / process.world
+
+
+def gathered(value, process: Process) -> list:
+    """`value` (any picklable object) from every rank, in rank order."""
+    if process.world == 1:
+        return [value]
+    values = [None] * process.world
+    dist.all_gather_object(values, value)
+    return values
+
+
+def failed_collective(error: BaseException) -> str:
+    """The backend's reason in one line when `error` is a collective that failed (a rank gone, a closed
+    connection, a timeout), else ''. gloo raises plain RuntimeErrors naming its own source file."""
+    text = str(error).strip()
+    if not isinstance(error, dist.DistError) and "/gloo/" not in text:
+        return ""
+    first = re.sub(r"^\[[^\]]*\] ", "", (text.splitlines() or [type(error).__name__])[0])
+    return first.split(". ")[0].rstrip(".")

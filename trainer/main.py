@@ -3,16 +3,17 @@
     python trainer/main.py --recipe tiny-cpu --data shards/high-8192-9a2f38fed405
     torchrun --nproc_per_node=2 trainer/main.py --recipe tiny-cpu \\
         --data http://127.0.0.1:8000/v1/datasets/high-8192-9a2f38fed405 --train.run_dir runs/tiny
-    torchrun --nnodes=2 --node_rank=R --nproc_per_node=8 --rdzv-backend=c10d \\
-        --rdzv-endpoint=HEAD:29500 trainer/main.py --recipe paper-1.6b --data URL
+    torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HEAD:29500 \\
+        --rdzv-conf=read_timeout=60,join_timeout=300 trainer/main.py --recipe paper-1.6b --data URL
 
 The recipe (trainer/recipes/NAME.toml) sets every field of trainer.config.RunConfig;
 `--section.field value` overrides any of them (`--model.layers 2`, `--optim.lr 1e-3`).
 `--resume` continues from the newest complete checkpoint of the run folder (or starts
 fresh when there is none), and refuses a checkpoint of another config or dataset.
 Plain `python trainer/main.py` is one process; under torchrun every rank runs this.
-Bad input ends in one line naming the problem and the fix, exit code 2 (1 for failures
-during training).
+Bad input ends in one line naming the problem and the fix, exit code 2. A rank that loses
+contact with the others (a node died, hung or lost the network) ends in one line too, exit
+code 1; any other failure during training exits 1 with its traceback.
 """
 
 import argparse
@@ -58,7 +59,7 @@ def parse_arguments(argv: list) -> tuple:
 def main(argv=None) -> int:
     recipe, resume, overrides = parse_arguments(sys.argv[1:] if argv is None else argv)
     from trainer.checkpoint import CheckpointError
-    from trainer.distributed import start_process, stop_process
+    from trainer.distributed import failed_collective, start_process, stop_process
     from trainer.sources import DataError
     from trainer.training import Trainer
 
@@ -76,6 +77,14 @@ def main(argv=None) -> int:
         rank = f"[rank {process.rank}] " if process and process.world > 1 else ""
         print(f"trainer: error: {rank}{error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        reason = failed_collective(error) if process and process.world > 1 else ""
+        if not reason:
+            raise
+        print(f"trainer: error: [rank {process.rank}] lost contact with another rank ({reason}): a process or "
+              f"node of the job died, hung or lost the network; once every node is back, run the same command "
+              f"with --resume on each to continue from the last checkpoint", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("trainer: interrupted: run the same command with --resume to continue", file=sys.stderr)
         return 130

@@ -10,7 +10,8 @@ Resume is exact: a checkpoint holds the step, and the data stream is a pure func
 (seed, epoch, dataset digest) and the step, so a run killed at step k and resumed
 computes the same bits as one that never stopped (on CPU; CUDA kernels may not be
 bitwise deterministic). A resumed run must have the same identity: the config minus
-the fields that change how it runs but not what it computes (listed in RUNTIME_FIELDS).
+the fields that change how it runs but not what it computes (listed in RUNTIME_FIELDS),
+and every rank must find the same checkpoint (on several nodes, a run folder they share).
 """
 
 import contextlib
@@ -28,7 +29,7 @@ from trainer.checkpoint import (CheckpointError, checkpoint_steps, latest_checkp
                                 remove_partial_checkpoints, save_checkpoint)
 from trainer.config import RunConfig, config_from_dict
 from trainer.data_plan import plan_data
-from trainer.distributed import Process, barrier, mean_across_ranks
+from trainer.distributed import Process, barrier, gathered, mean_across_ranks
 from trainer.loader import StreamSpec, micro_batch_loader
 from trainer.metrics import MetricsLog
 from trainer.model import Transformer, padded_vocab
@@ -98,6 +99,8 @@ class Trainer:
         if not resume and checkpoint_steps(self.run_dir):
             raise CheckpointError(f"{self.run_dir} already holds checkpoints: pass --resume to continue that run, "
                                   f"or choose another --train.run_dir")
+        if resume:
+            self._agree_on(checkpoint)
         self.plan = plan_data(config, process.world)
         self.vocab_size = self.plan.train.vocab_size
         self.global_batch = config.train.micro_batch * config.train.grad_accum * process.world
@@ -129,6 +132,16 @@ class Trainer:
                 "data": self.plan.describe(), "world": self.process.world, "global_batch": self.global_batch,
                 "code": self.code, "parameters": self.model.parameter_count(),
                 "transfer": self.transfer, "frozen": self.frozen}
+
+    def _agree_on(self, checkpoint: str | None) -> None:
+        """Every rank must resume from the same checkpoint: only rank 0 writes them, so on several nodes
+        the run folder must be one they share."""
+        found = [os.path.basename(folder) if folder else "none" for folder in gathered(checkpoint, self.process)]
+        other = next((rank for rank, name in enumerate(found) if name != found[0]), None)
+        if other is not None:
+            raise CheckpointError(f"the ranks found different checkpoints to resume from in {self.run_dir} (rank 0 "
+                                  f"{found[0]}, rank {other} {found[other]}): to resume on several nodes, "
+                                  f"--train.run_dir must be a folder they all share, or hold a copy of rank 0's")
 
     def _restore(self, folder: str, meta: dict) -> None:
         # the saved config read by this code: fields added since it was written take their defaults
