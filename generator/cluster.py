@@ -139,6 +139,12 @@ class ShardWorker:
         self.rule_generator.sequences(np.arange(size))
         return time.perf_counter() - started
 
+    def node_id(self) -> str:
+        """The Ray node this actor runs on: the driver watches it for node failures."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def peak_rss(self) -> int:
         """Peak resident memory of this actor's process, in bytes."""
         import resource

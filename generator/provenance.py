@@ -6,7 +6,9 @@ worker describes itself (`describe_worker`, a WorkerRecord), the driver compares
 description with its own versions before any shard is written, and again for every shard
 that arrives (an actor restarted on another node) or was kept from an earlier run, and
 refuses a difference in one line naming the node. `git_lineage` records which commit of
-ncaforge made a dataset (NCA or Dyck) or a training run.
+ncaforge made a dataset (NCA or Dyck) or a training run. Where the code has no .git
+(a Docker image, a Ray job's uploaded working folder), LINEAGE_VARIABLES tell it: the
+Dockerfile bakes them in at build time.
 
 NCAFORGE_TEST_FAKE_VERSIONS ('torch=0.0,zlib=1.0') makes a worker report other versions,
 so the refusal can be tested through real Ray on one machine; the driver never reads it.
@@ -25,6 +27,8 @@ from generator.errors import PipelineError
 from generator.format import GeneratorLineage, WorkerRecord
 
 FAKE_VERSIONS_VARIABLE = "NCAFORGE_TEST_FAKE_VERSIONS"
+LINEAGE_VARIABLES = ("NCAFORGE_GIT_COMMIT", "NCAFORGE_GIT_DIRTY")
+"""The commit, and 'true'/'false' for uncommitted changes, of code that runs without its .git folder."""
 COMPARED = ("ncaforge", "torch", "numpy", "zlib", "python", "kind")
 """The WorkerRecord fields that must equal the driver's: each can change the rows."""
 
@@ -91,15 +95,20 @@ def distinct_workers(records) -> list:
 
 
 def git_lineage() -> GeneratorLineage:
-    """The commit the generator ran from, and whether its tree had uncommitted changes."""
+    """The commit the generator ran from, and whether its tree had uncommitted changes: from git, else from
+    LINEAGE_VARIABLES, else 'unknown'."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    unknown = GeneratorLineage(name="ncaforge", version=__version__, git_commit="unknown", git_dirty=None)
+    commit_variable, dirty_variable = LINEAGE_VARIABLES
+    told = GeneratorLineage(name="ncaforge", version=__version__, git_commit=os.environ.get(commit_variable) or "unknown",
+                            git_dirty={"true": True, "false": False}.get(os.environ.get(dirty_variable, "").lower()))
+    if not os.path.exists(os.path.join(root, ".git")):
+        return told
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                 capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return unknown
+        return told
     if commit.returncode:
-        return unknown
-    return unknown.model_copy(update={"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())})
+        return told
+    return told.model_copy(update={"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())})

@@ -5,8 +5,16 @@ new shards are asked for only while the rows still missing exceed what is alread
 waiting or in flight (at the running rows-per-shard rate), so a run stops making
 shards it will throw away.
 
-A shard that fails for good (Ray retried the task and restarted the actor
-ACTOR_RESTARTS times) stops the run with a one-line PipelineError; the full remote
+A worker whose actor is gone for good (its process or its node died, and Ray's
+restarts and retries could not bring it back) is dropped, and its shards go to the
+other actors: a shard is a pure function of its rule ids, so the run finishes with
+the same bytes on the nodes left. A dead node can also leave its actors restarting
+forever where no other node has room for them, their shards pending: so while
+nothing arrives, the loop looks every NODE_CHECK_SECONDS for actors whose node Ray
+reports dead, and drops them the same way.
+
+A shard whose code fails (an exception in make_shard), or the loss of the last
+actor, stops the run with a one-line PipelineError; the full remote
 traceback goes to OUT/.ncaforge-logs/<dataset-id>.log (appended, one block per
 failure), which the line names. The log sits beside the datasets rather than in the
 dataset's own folder, so it survives the re-run that finishes the dataset, and the
@@ -14,6 +22,7 @@ folder holds nothing but the dataset.
 """
 
 import os
+import sys
 import time
 import traceback
 
@@ -25,6 +34,8 @@ from generator.provenance import check_same_versions
 from generator.shard_writer import ShardWriter
 
 LOG_DIR = ".ncaforge-logs"
+NODE_CHECK_SECONDS = 5.0
+"""How long the loop waits for a shard before it checks that the actors' nodes are alive."""
 
 
 def run_log_path(out: str, dataset_id: str) -> str:
@@ -40,10 +51,12 @@ def log_failure(log_path: str, what: str, error: BaseException) -> None:
 
 def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, driver: dict, log_path: str) -> None:
     """Keep every actor busy (two queued shards each) until the writer holds every row. `driver` holds
-    the versions every shard's worker must match (provenance.driver_versions)."""
+    the versions every shard's worker must match (provenance.driver_versions). Actors lost for good are
+    killed and removed from `workers`, which then holds the survivors."""
     rows_per_shard = expected_acceptance(parse_band(config.generator.band)) * config.candidates_per_shard
-    repairs = sorted(writer.repairs)
+    redo = sorted(writer.repairs)  # shards to make before new ones: repairs, then shards of lost workers
     slots = [worker for worker in workers for _ in range(2)]
+    nodes = dict(zip(workers, ray.get([worker.node_id.remote() for worker in workers])))
     pending, next_new = {}, writer.next_index
 
     def more_wanted() -> bool:
@@ -52,9 +65,9 @@ def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, 
         return writer.rows_missing > waiting + in_flight * rows_per_shard
 
     while True:
-        while slots and (repairs or more_wanted()):
-            if repairs:
-                index = repairs.pop(0)
+        while slots and (redo or more_wanted()):
+            if redo:
+                index = redo.pop(0)
             else:
                 index, next_new = next_new, next_new + 1
             worker = slots.pop()
@@ -64,12 +77,23 @@ def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, 
             pending[worker.make_shard.remote(first, first + config.candidates_per_shard, max_rows)] = (index, worker)
         if not pending:
             return
-        [ref], _ = ray.wait(list(pending), num_returns=1)
-        index, worker = pending.pop(ref)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=NODE_CHECK_SECONDS)
+        if not ready:
+            alive = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+            lost = [worker for worker in workers if nodes[worker] not in alive]
+            redo = sorted(redo + drop_workers(ray, lost, "their node died", workers, nodes, slots, pending))
+            continue
+        index, worker = pending.pop(ready[0])
         slots.append(worker)
         try:
-            made = ray.get(ref)
-        except Exception as error:  # RayActorError or RayTaskError, after every restart and retry
+            made = ray.get(ready[0])
+        except ray.exceptions.RayActorError as error:  # the actor is gone after every restart and retry
+            log_failure(log_path, f"making {shard_name(index)} lost its worker", error)
+            reason = f"{type(error).__name__}, logged in {log_path}"
+            pending[ready[0]] = (index, worker)  # given back with the worker's other shards
+            redo = sorted(redo + drop_workers(ray, [worker], reason, workers, nodes, slots, pending))
+            continue
+        except Exception as error:  # RayTaskError: make_shard raised
             log_failure(log_path, f"making {shard_name(index)} failed", error)
             first_line = (str(error).strip().splitlines() or [""])[0]
             raise PipelineError(f"making {shard_name(index)} failed ({type(error).__name__}: {first_line}); "
@@ -81,3 +105,25 @@ def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, 
                                 f"{writer.new_shards * config.candidates_per_shard} candidates: widen the band")
         if writer.new_shards:
             rows_per_shard = writer.new_rows / writer.new_shards
+
+
+def drop_workers(ray, lost: list, reason: str, workers: list, nodes: dict, slots: list, pending: dict) -> list:
+    """Kill the actors `lost` for good and remove them from `workers`, `nodes` (actor -> node id), `slots` and
+    `pending`; say so on stderr with `reason`; return the indices of the shards they still held."""
+    if not lost:
+        return []
+    orphans = [ref for ref, (_, worker) in pending.items() if worker in lost]
+    indices = sorted(pending.pop(ref)[0] for ref in orphans)
+    addresses = {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes()}
+    where = sorted({addresses.get(nodes[worker], "unknown") for worker in lost})
+    for worker in lost:
+        ray.kill(worker, no_restart=True)
+        workers.remove(worker)
+        del nodes[worker]
+    slots[:] = [worker for worker in slots if worker not in lost]
+    if not workers:
+        raise PipelineError(f"every worker is lost (the last on node {', '.join(where)}: {reason}): restart the "
+                            f"cluster's nodes, then re-run the same command to resume")
+    print(f"lost {len(lost)} worker(s) on node {', '.join(where)} ({reason}): {len(indices)} shard(s) "
+          f"to remake on the {len(workers)} left", file=sys.stderr)
+    return indices

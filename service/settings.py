@@ -10,11 +10,26 @@ import os
 from dataclasses import dataclass
 
 TOKEN_ENV = "NCAFORGE_CATALOG_TOKEN"
+TOKEN_FILE_ENV = TOKEN_ENV + "_FILE"
+"""Names a file holding the token instead (a Docker secret: /run/secrets/...), so it stays out of the environment."""
 MIN_TOKEN_LENGTH = 16  # a guessable token on a network-facing catalog is no protection
 
 
 class SettingsError(ValueError):
     """A setting is invalid; the message says how to fix it."""
+
+
+def token_from_environment(environ=os.environ) -> str | None:
+    """The catalog token: TOKEN_ENV, else the content of the file TOKEN_FILE_ENV names, else None."""
+    token = environ.get(TOKEN_ENV, "").strip()
+    if token or not environ.get(TOKEN_FILE_ENV):
+        return token or None
+    try:
+        with open(environ[TOKEN_FILE_ENV], encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError as error:
+        raise SettingsError(f"{TOKEN_FILE_ENV}={environ[TOKEN_FILE_ENV]} cannot be read ({error.strerror}): "
+                            f"point it at the file holding the catalog token, or set {TOKEN_ENV}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +53,7 @@ class ServerSettings:
     shards_dir: str = "shards"
     """Folder holding one sub-folder per dataset (SHARDS/<dataset-id>/); only read, never written."""
     token: str | None = None
-    """Bearer token every /v1 request must present; read from the environment variable TOKEN_ENV.
+    """Bearer token every /v1 request must present; read from the environment (token_from_environment).
     Required on a non-loopback host; when set on loopback it is enforced there too."""
     access_log: bool = True
     """Log one line per request (off in the load benchmark, where logging would be measured)."""
@@ -46,8 +61,8 @@ class ServerSettings:
     @classmethod
     def from_environment(cls, host: str, port: int, shards_dir: str, access_log: bool = True,
                          environ=os.environ) -> "ServerSettings":
-        token = environ.get(TOKEN_ENV, "").strip() or None
-        return cls(host=host, port=port, shards_dir=shards_dir, token=token, access_log=access_log)
+        return cls(host=host, port=port, shards_dir=shards_dir, token=token_from_environment(environ),
+                   access_log=access_log)
 
     @property
     def requires_token(self) -> bool:

@@ -37,12 +37,15 @@ if [ "$HIDE_CHECKOUT" = 1 ]; then
     mkdir -p "$VENV"
     mount --bind "$HOST_ROOT/venv" "$VENV"
 fi
+echo "$HOST_MOUNTS" | while read -r source target; do
+    if [ -n "$target" ]; then mount --bind "$source" "$target"; fi
+done
 mount --bind "$HOST_ROOT/tmp" /tmp
-cd /tmp
+cd "${HOST_CWD:-/tmp}"
 exec "$@"
 """
-"""Run as `sh -c SETUP host ARGV...` inside a host's own mount namespace: hide the checkout, give
-it its /tmp, then exec ARGV."""
+"""Run as `sh -c SETUP host ARGV...` inside a host's own mount namespace: hide the checkout, mount the
+host's own folders (HOST_MOUNTS: 'source target' lines), give it its /tmp, then exec ARGV."""
 
 
 def namespaces_unavailable() -> str:
@@ -70,29 +73,39 @@ class Host:
     root: str
     """This host's folder as the test sees it; ROOT/tmp is the host's /tmp."""
     has_checkout: bool
+    mounts: dict
+    """Absolute path on this host -> its folder under `root`: e.g. a /shards volume of its own."""
 
     def path(self, inside: str) -> str:
         """The test's path to `inside`, a path under this host's /tmp."""
         assert inside.startswith("/tmp/"), inside
         return os.path.join(self.root, "tmp", inside.removeprefix("/tmp/"))
 
+    def mounted(self, target: str) -> str:
+        """The test's path to the folder this host has at `target` (one of its `mounts`)."""
+        return os.path.join(self.root, self.mounts[target])
+
     def command(self, argv: list) -> list:
         return ["ip", "netns", "exec", self.namespace, "unshare", "--mount", "--propagation", "private",
                 "sh", "-c", SETUP, self.name, *argv]
 
-    def environment(self, env: dict = None) -> dict:
-        base = {**os.environ, **(env or {})}
+    def environment(self, env: dict = None, cwd: str = None) -> dict:
+        # a host starts clean of this process's Ray settings (a local runtime sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0)
+        base = {**{key: value for key, value in os.environ.items() if not key.startswith("RAY_")}, **(env or {})}
         path = os.pathsep.join([os.path.join(VENV, "bin"), base.get("PATH", "/usr/bin:/bin")])
+        mounts = "\n".join(f"{os.path.join(self.root, folder)} {target}" for target, folder in self.mounts.items())
         return {**base, "PATH": path, "HOME": "/tmp", "HOST_ROOT": self.root, "VENV": VENV, "CHECKOUT": ROOT,
-                "HIDE_CHECKOUT": "0" if self.has_checkout else "1", "TMPDIR": "/tmp"}
+                "HIDE_CHECKOUT": "0" if self.has_checkout else "1", "TMPDIR": "/tmp", "HOST_MOUNTS": mounts,
+                "HOST_CWD": cwd or "/tmp"}
 
-    def popen(self, argv: list, env: dict = None, **kwargs) -> subprocess.Popen:
-        """Start argv on this host, in a session of its own."""
-        return subprocess.Popen(self.command(argv), env=self.environment(env), start_new_session=True, **kwargs)
+    def popen(self, argv: list, env: dict = None, cwd: str = None, **kwargs) -> subprocess.Popen:
+        """Start argv on this host in `cwd` (default its /tmp), in a session of its own."""
+        return subprocess.Popen(self.command(argv), env=self.environment(env, cwd), start_new_session=True, **kwargs)
 
-    def run(self, argv: list, env: dict = None, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-        """Run argv on this host to the end; its output captured as text."""
-        return subprocess.run(self.command(argv), env=self.environment(env), capture_output=True, text=True,
+    def run(self, argv: list, env: dict = None, cwd: str = None, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
+        """Run argv on this host in `cwd` (default its /tmp) to the end; its output captured as text."""
+        return subprocess.run(self.command(argv), env=self.environment(env, cwd), capture_output=True, text=True,
                               timeout=timeout, start_new_session=True, **kwargs)
 
     def pids(self) -> list:
@@ -116,21 +129,28 @@ def sh(*argv: str) -> None:
 
 
 @contextlib.contextmanager
-def separate_hosts(*names: str, with_checkout: tuple = ()):
+def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
     """Yield {name: Host}, each in its own namespace on one fresh bridge; `with_checkout` names the hosts that
-    have this repository (the others have only its virtual environment). Everything is removed afterwards."""
+    have this repository (the others have only its virtual environment); `mounts` gives hosts folders of
+    their own at absolute paths ({host name: [path, ...]}; an absent path is made as an empty mount point and
+    removed afterwards). Every host resolves the others by name. Everything is removed afterwards."""
     tag = f"{os.getpid() % 10000}{int(time.time() * 1000) % 1000}"
     subnet = f"10.213.{os.getpid() % 250 + 1}"
     bridge = f"ncabr{tag}"[:15]
     root = tempfile.mkdtemp(prefix="ncahosts", dir="/tmp")
-    hosts = {}
+    hosts, made_mount_points = {}, []
     try:
+        for path in sorted({path for paths in (mounts or {}).values() for path in paths}):
+            if not os.path.exists(path):
+                os.makedirs(path)
+                made_mount_points.append(path)
         sh("ip", "link", "add", bridge, "type", "bridge")
         sh("ip", "link", "set", bridge, "up")
         for number, name in enumerate(names, start=1):
             namespace, outside, inside = f"nca{tag}h{number}", f"ncv{tag}h{number}"[:15], f"ncp{tag}h{number}"[:15]
-            host = Host(name, namespace, f"{subnet}.{number}", os.path.join(root, name), name in with_checkout)
-            for folder in ("tmp", "venv"):
+            own = {path: "mount" + path.replace("/", "-") for path in (mounts or {}).get(name, [])}
+            host = Host(name, namespace, f"{subnet}.{number}", os.path.join(root, name), name in with_checkout, own)
+            for folder in ("tmp", "venv", *own.values()):
                 os.makedirs(os.path.join(host.root, folder))
             sh("ip", "netns", "add", namespace)
             hosts[name] = host
@@ -141,10 +161,18 @@ def separate_hosts(*names: str, with_checkout: tuple = ()):
             sh("ip", "-n", namespace, "addr", "add", f"{host.address}/24", "dev", inside)
             sh("ip", "-n", namespace, "link", "set", inside, "up")
             sh("ip", "-n", namespace, "link", "set", "lo", "up")
+        names_file = "127.0.0.1 localhost\n" + "".join(f"{host.address} {host.name}\n" for host in hosts.values())
+        for host in hosts.values():  # ip netns exec mounts /etc/netns/NS/hosts over /etc/hosts
+            os.makedirs(f"/etc/netns/{host.namespace}", exist_ok=True)
+            with open(f"/etc/netns/{host.namespace}/hosts", "w", encoding="utf-8") as f:
+                f.write(names_file)
         yield hosts
     finally:
         for host in hosts.values():
             host.kill_everything()
             subprocess.run(["ip", "netns", "delete", host.namespace], capture_output=True)
+            shutil.rmtree(f"/etc/netns/{host.namespace}", ignore_errors=True)
         subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+        for path in made_mount_points:
+            os.rmdir(path)
         shutil.rmtree(root, ignore_errors=True)

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from service.__main__ import main
 from service.app import create_app
 from service.catalog import Catalog, NotFound
-from service.settings import TOKEN_ENV, ServerSettings
+from service.client import CatalogClient
+from service.settings import TOKEN_ENV, TOKEN_FILE_ENV, ServerSettings
 from tests.conftest import ROOT
 from tests.service_datasets import copy_dataset, made_datasets
 
@@ -144,6 +145,8 @@ def test_with_the_right_token_the_api_answers_and_healthz_needs_none(guarded, ma
     (["--port", "0"], {}, "port 0 is out of range"),
     (["--port", "http"], {}, "port 'http' is not a number"),
     (["--shards", "/nonexistent/shards"], {}, "shard folder '/nonexistent/shards' does not exist"),
+    (["--host", "0.0.0.0"], {TOKEN_FILE_ENV: "/nonexistent/token"},
+     f"{TOKEN_FILE_ENV}=/nonexistent/token cannot be read (No such file or directory): point it at the file"),
 ])
 def test_bad_settings_stop_the_server_with_one_line_before_binding(made, capsys, argv, environ, words):
     shards = [] if "--shards" in argv else ["--shards", str(made.root)]
@@ -163,6 +166,18 @@ def test_the_startup_line_says_whether_a_token_is_required(made):
     assert line("::1", {}) == "listening on [::1]:8000, no token required (loopback only)"
     assert line("0.0.0.0", {TOKEN_ENV: TOKEN}) == f"listening on 0.0.0.0:8000, bearer token required ({TOKEN_ENV})"
     assert line("127.0.0.1", {TOKEN_ENV: TOKEN}) == f"listening on 127.0.0.1:8000, bearer token required ({TOKEN_ENV})"
+
+
+def test_a_token_in_a_secret_file_guards_the_catalog_and_reaches_the_client(made, tmp_path, monkeypatch):
+    secret = tmp_path / "catalog_token"
+    secret.write_text(TOKEN + "\n")
+    settings = ServerSettings.from_environment("0.0.0.0", 8000, str(made.root), environ={TOKEN_FILE_ENV: str(secret)})
+    assert settings.validate().token == TOKEN
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(secret))
+    http = TestClient(create_app(str(made.root), TOKEN))
+    with CatalogClient("http://testserver", cache_dir=str(tmp_path / "cache"), http=http) as catalog:
+        assert catalog.dataset(made.mid.id)["id"] == made.mid.id
 
 
 def test_importing_the_catalog_and_its_client_loads_no_torch_and_no_rollout_code():
