@@ -28,15 +28,15 @@ from tests.test_compose import rendered_compose
 
 pytestmark = pytest.mark.skipif(bool(namespaces_unavailable()), reason=namespaces_unavailable() or "")
 
-SEED, SEQUENCES, CANDIDATES_PER_SHARD = 7, 600, 256  # ~110 rows a shard: 6 shards, so a kill strikes mid-run
-OPTIONS = f"--candidates-per-shard {CANDIDATES_PER_SHARD} --batch 256 --no-compile"
+SEED, SEQUENCES, CANDIDATES_PER_SHARD = 7, 300, 128  # ~55 rows a shard: 6 shards, so a kill strikes mid-run
+OPTIONS = f"--candidates-per-shard {CANDIDATES_PER_SHARD} --batch 128 --no-compile"
 RAY_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": "/tmp/ray-auth-token"}
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> str:
     """The same dataset made on one machine, by one local worker."""
-    generator = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=256)
+    generator = GeneratorConfig(seed=SEED, band="high", compile=False, rules_per_batch=128)
     config = DatasetConfig(sequences=SEQUENCES, candidates_per_shard=CANDIDATES_PER_SHARD, generator=generator)
     return run(config, RunOptions(out=str(tmp_path_factory.mktemp("single")), workers=1, progress=False)).dataset_dir
 
