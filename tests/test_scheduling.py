@@ -19,12 +19,19 @@ REMOTE_TRACEBACK = ("ray::ShardWorker.make_shard() (pid=4242, ip=10.0.0.2)\n"
 
 
 class FailingRay:
-    """ray.wait hands back the first pending task; ray.get raises what a failed remote task raises."""
+    """ray.wait hands back the first pending task; ray.get of a task raises what a failed remote task raises
+    (a RayTaskError: the task's code failed, not its actor)."""
 
-    def wait(self, refs, num_returns):
+    class exceptions:
+        class RayActorError(Exception):
+            """Never raised here: the actor lives, its task fails."""
+
+    def wait(self, refs, num_returns, timeout=None):
         return refs[:num_returns], refs[num_returns:]
 
     def get(self, ref):
+        if isinstance(ref, list):  # the actors' node ids
+            return ["node-1" for _ in ref]
         raise RuntimeError(REMOTE_TRACEBACK)
 
 
@@ -33,6 +40,11 @@ class Actor:
         @staticmethod
         def remote(first_rule, stop_rule, max_rows):
             return ("task", first_rule)
+
+    class node_id:
+        @staticmethod
+        def remote():
+            return ("node_id",)
 
 
 def test_a_failed_shard_is_one_line_naming_the_log_which_holds_the_full_traceback(tmp_path):
