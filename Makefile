@@ -49,8 +49,8 @@ test: $(STAMP) compose-tool
 # Debian's docker-compose validates and renders docker-compose.yml without a Docker engine; the
 # compose tests use it. Installed with apt when missing and root, else those tests skip, saying so.
 compose-tool:
-	@command -v docker-compose >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq docker-compose >/dev/null 2>&1 \
-		|| (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null 2>&1) \
+	@command -v docker-compose >/dev/null || [ "$$(id -u)" != 0 ] || (echo "make: installing Debian's docker-compose (apt-get) for the compose tests" \
+		&& (apt-get install -y -qq docker-compose >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null 2>&1))) \
 		|| echo "make: apt-get could not install docker-compose: the compose tests will skip"
 
 bench: $(STAMP)

@@ -15,7 +15,8 @@ shards and is not a Ray task: nothing Ray schedules can starve it, and every
 physical core still runs an actor. Measured on 2 cores with other work running:
 two single-threaded actors made 1.7-1.9M tokens/s, one actor with two threads
 0.2-0.4M (its OpenMP barriers wait on whichever thread lost its core). Actors
-restart after a crash and Ray retries their shard, a pure function of its rule ids.
+restart after a crash, on their own node (each is pinned to one), and Ray retries
+their shard, a pure function of its rule ids.
 Before any shard is made, every actor reports its node and versions and the driver
 refuses to mix versions (generator/provenance.py).
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generator.config import GeneratorConfig, RunOptions
-from generator.errors import ConfigError
+from generator.errors import ConfigError, PipelineError
 from generator.format import WorkerRecord
 from generator.provenance import check_same_versions
 from generator.shard_writer import MadeShard
@@ -139,12 +140,6 @@ class ShardWorker:
         self.rule_generator.sequences(np.arange(size))
         return time.perf_counter() - started
 
-    def node_id(self) -> str:
-        """The Ray node this actor runs on: the driver watches it for node failures."""
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-
     def peak_rss(self) -> int:
         """Peak resident memory of this actor's process, in bytes."""
         import resource
@@ -163,21 +158,48 @@ class ShardWorker:
         self.rule_generator.close()
 
 
+def actor_nodes(ray, plan: WorkerPlan) -> list:
+    """The node id each of plan.count actors is pinned to: round-robin over the live nodes, as many on
+    each as its CPUs (GPUs, on a GPU plan) hold. A pinned actor restarts only on its own node, so when
+    a node dies its actors die with it and the driver gives their shards to the others (scheduling.py),
+    rather than Ray moving them to another node or leaving them pending where no node has room."""
+    resource, need = ("GPU", plan.num_gpus) if plan.num_gpus else ("CPU", plan.num_cpus)
+    room = {node["NodeID"]: int(node["Resources"].get(resource, 0) / need + 1e-9) for node in ray.nodes() if node["Alive"]}
+    order = [node for turn in range(max(room.values(), default=0)) for node in sorted(room) if room[node] > turn]
+    if len(order) < plan.count:
+        raise ConfigError(f"the cluster's live nodes hold {len(order)} of the {plan.count} workers planned: "
+                          f"re-run once its nodes are up, or pass --workers {len(order)}")
+    return order[:plan.count]
+
+
 def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, driver: dict, warm_up: bool = True) -> tuple:
-    """Create plan.count actors and check each runs the `driver` versions (provenance.driver_versions),
-    before any shard is made; if they will make shards, wait until each has compiled its step.
-    Returns (actors, their WorkerRecords)."""
+    """Create plan.count actors, each pinned to a node (actor_nodes), and check each runs the `driver`
+    versions (provenance.driver_versions) before any shard is made; if they will make shards, wait until
+    each has compiled its step. Returns (actors, their WorkerRecords, {actor: node id})."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     actor = ray.remote(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_RESTARTS,
                        max_task_retries=ACTOR_RESTARTS)(ShardWorker)
     device_config = GeneratorConfig.from_dict({**config.to_dict(), "device": plan.device})
-    workers = [actor.remote(device_config, plan.threads) for _ in range(plan.count)]
-    records = ray.get([worker.describe.remote() for worker in workers])
-    for record in records:
-        check_same_versions(record, driver, f"worker on node {record.node} runs")
-    if warm_up:
-        ray.get([worker.warm_up.remote() for worker in workers])
-    return workers, records
+    nodes = {actor.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+             .remote(device_config, plan.threads): node for node in actor_nodes(ray, plan)}
+    workers = list(nodes)
+    try:
+        records = ray.get([worker.describe.remote() for worker in workers])
+        for record in records:
+            check_same_versions(record, driver, f"worker on node {record.node} runs")
+        if warm_up:
+            ray.get([worker.warm_up.remote() for worker in workers])
+    except ray.exceptions.RayActorError as error:
+        raise PipelineError(f"a worker was lost while starting ({type(error).__name__}): check the cluster's "
+                            f"nodes, then re-run the same command") from None
+    return workers, records, nodes
 
 
-def stop_workers(ray, workers: list) -> None:
-    ray.get([worker.close.remote() for worker in workers])
+def ask_each(ray, workers: list, method: str) -> list:
+    """What `method` returns on each actor that still answers (a worker lost at the end is skipped)."""
+    answers = []
+    for worker in workers:
+        with contextlib.suppress(ray.exceptions.RayActorError):
+            answers.append(ray.get(getattr(worker, method).remote()))
+    return answers

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from generator.cluster import WorkerPlan, plan_workers, ray_runtime, start_workers, stop_workers
+from generator.cluster import WorkerPlan, ask_each, plan_workers, ray_runtime, start_workers
 from generator.config import DatasetConfig, RunOptions
 from generator.finishing import finish
 from generator.format import DeviceRecord, Manifest, load_manifest
@@ -102,20 +102,20 @@ def locked_run(config: DatasetConfig, options: RunOptions, locks: ExitStack) -> 
                 if entry.worker:
                     check_same_versions(entry.worker, driver, f"{entry.name} (kept from an earlier run) was made with")
         nothing_to_make = not existing.damaged and sum(shard.rows for shard in existing.valid.values()) >= config.sequences
-        workers, records = start_workers(ray, plan, config.generator, driver, warm_up=not nothing_to_make)
+        workers, records, nodes = start_workers(ray, plan, config.generator, driver, warm_up=not nothing_to_make)
         warm = time.perf_counter()
         total = config.sequences * config.generator.nca.tokens_per_sequence
         done = sum(shard.tokens for shard in existing.valid.values())
         with tqdm(total=total, initial=done, unit="tok", unit_scale=True, desc=identity, file=sys.stderr,
                   disable=not options.progress, smoothing=0.1) as bar:
             writer = ShardWriter(config, dataset_dir, existing, bar)
-            make_shards(ray, workers, config, writer, driver, run_log_path(options.out, identity))
+            make_shards(ray, workers, nodes, config, writer, driver, run_log_path(options.out, identity))
         first = min(records, key=lambda record: record.node)  # not whichever actor answered first: same manifest
         device = DeviceRecord(**first.model_dump(include=set(DeviceRecord.model_fields)))
         manifest = finish(dataset_dir, identity, config, existing, writer, device)
         written = time.perf_counter()
-        worker_peak_rss = max(ray.get([worker.peak_rss.remote() for worker in workers]))
-        stop_workers(ray, workers)
+        worker_peak_rss = max(ask_each(ray, workers, "peak_rss"), default=0)
+        ask_each(ray, workers, "close")
     written_tokens = sum(writer.entries[i].tokens for i in writer.entries if i not in existing.valid)
     return RunSummary(dataset_dir=dataset_dir, dataset_id=identity, manifest=manifest, already_complete=False,
                       seconds=time.perf_counter() - started, start_up_seconds=warm - started,

@@ -5,13 +5,13 @@ new shards are asked for only while the rows still missing exceed what is alread
 waiting or in flight (at the running rows-per-shard rate), so a run stops making
 shards it will throw away.
 
-A worker whose actor is gone for good (its process or its node died, and Ray's
-restarts and retries could not bring it back) is dropped, and its shards go to the
+A worker whose actor is gone for good (its process crashed past Ray's restarts, or
+its node died: actors are pinned to their node) is dropped, and its shards go to the
 other actors: a shard is a pure function of its rule ids, so the run finishes with
-the same bytes on the nodes left. A dead node can also leave its actors restarting
-forever where no other node has room for them, their shards pending: so while
-nothing arrives, the loop looks every NODE_CHECK_SECONDS for actors whose node Ray
-reports dead, and drops them the same way.
+the same bytes on the nodes left. A shard that loses two workers stops the run
+rather than take every worker down. While nothing arrives, the loop also looks every
+NODE_CHECK_SECONDS for actors whose node Ray reports dead, so a silent node's shards
+do not wait for Ray to fail its actors.
 
 A shard whose code fails (an exception in make_shard), or the loss of the last
 actor, stops the run with a one-line PipelineError; the full remote
@@ -25,6 +25,7 @@ import os
 import sys
 import time
 import traceback
+from collections import Counter
 
 from generator.bands import expected_acceptance, parse_band
 from generator.config import DatasetConfig
@@ -49,15 +50,16 @@ def log_failure(log_path: str, what: str, error: BaseException) -> None:
         log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{''.join(traceback.format_exception(error))}\n")
 
 
-def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, driver: dict, log_path: str) -> None:
-    """Keep every actor busy (two queued shards each) until the writer holds every row. `driver` holds
-    the versions every shard's worker must match (provenance.driver_versions). Actors lost for good are
-    killed and removed from `workers`, which then holds the survivors."""
+def make_shards(ray, workers: list, nodes: dict, config: DatasetConfig, writer: ShardWriter, driver: dict,
+                log_path: str) -> None:
+    """Keep every actor busy (two queued shards each) until the writer holds every row. `nodes` maps each
+    actor to the node it is pinned to; `driver` holds the versions every shard's worker must match
+    (provenance.driver_versions). Actors lost for good are killed and removed from `workers`, which then
+    holds the survivors."""
     rows_per_shard = expected_acceptance(parse_band(config.generator.band)) * config.candidates_per_shard
     redo = sorted(writer.repairs)  # shards to make before new ones: repairs, then shards of lost workers
     slots = [worker for worker in workers for _ in range(2)]
-    nodes = dict(zip(workers, ray.get([worker.node_id.remote() for worker in workers])))
-    pending, next_new = {}, writer.next_index
+    pending, next_new, losses = {}, writer.next_index, Counter()
 
     def more_wanted() -> bool:
         waiting = sum(len(made.rule_ids) for made in writer.waiting.values())
@@ -87,11 +89,15 @@ def make_shards(ray, workers: list, config: DatasetConfig, writer: ShardWriter, 
         slots.append(worker)
         try:
             made = ray.get(ready[0])
-        except ray.exceptions.RayActorError as error:  # the actor is gone after every restart and retry
+        except ray.exceptions.RayActorError as error:  # the actor is gone, past its restarts and retries
             log_failure(log_path, f"making {shard_name(index)} lost its worker", error)
             reason = f"{type(error).__name__}, logged in {log_path}"
             pending[ready[0]] = (index, worker)  # given back with the worker's other shards
             redo = sorted(redo + drop_workers(ray, [worker], reason, workers, nodes, slots, pending))
+            losses[index] += 1
+            if losses[index] > 1:  # a shard that kills whichever worker makes it would take them all
+                raise PipelineError(f"making {shard_name(index)} lost two workers ({type(error).__name__}); full "
+                                    f"tracebacks in {log_path}; re-run the same command to resume") from None
             continue
         except Exception as error:  # RayTaskError: make_shard raised
             log_failure(log_path, f"making {shard_name(index)} failed", error)

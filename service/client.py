@@ -43,7 +43,7 @@ from generator.atomic import write_bytes_atomically
 from generator.format import DATASET_ID_PATTERN, MANIFEST_NAME, SHARD_NAME_PATTERN, ManifestError
 from generator.shards import file_digest, file_sha256
 from service.corpora import CORPUS_FILE_NAMES, parse_corpus_manifest, split_files
-from service.settings import TOKEN_ENV, token_from_environment
+from service.settings import TOKEN_ENV, SettingsError, token_from_environment
 
 PIECE_BYTES = 8 * 1024 * 1024
 PARTIAL_PREFIX = ".partial-"
@@ -113,7 +113,10 @@ class CatalogClient:
         self.base_url = base_url.rstrip("/")
         self.attempts, self.backoff = attempts, backoff
         self.cache_dir = cache_dir or default_cache_dir()
-        token = token if token is not None else token_from_environment()
+        try:
+            token = token if token is not None else token_from_environment()
+        except SettingsError as error:
+            raise CatalogError(str(error)) from None
         self.http = http or httpx.Client(timeout=timeout)
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 

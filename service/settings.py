@@ -26,10 +26,14 @@ def token_from_environment(environ=os.environ) -> str | None:
         return token or None
     try:
         with open(environ[TOKEN_FILE_ENV], encoding="utf-8") as f:
-            return f.read().strip() or None
+            token = f.read().strip()
     except OSError as error:
         raise SettingsError(f"{TOKEN_FILE_ENV}={environ[TOKEN_FILE_ENV]} cannot be read ({error.strerror}): "
                             f"point it at the file holding the catalog token, or set {TOKEN_ENV}") from None
+    if not token:
+        raise SettingsError(f"{TOKEN_FILE_ENV}={environ[TOKEN_FILE_ENV]} is empty: write the catalog token into it "
+                            f"(e.g. openssl rand -hex 32)")
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -15,6 +15,7 @@ gives the reason to skip where they cannot be made.
 """
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -48,8 +49,9 @@ exec "$@"
 host's own folders (HOST_MOUNTS: 'source target' lines), give it its /tmp, then exec ARGV."""
 
 
+@functools.cache
 def namespaces_unavailable() -> str:
-    """Why network namespaces cannot be made here ('' when they can)."""
+    """Why network namespaces cannot be made here ('' when they can); probed once per test session."""
     if os.geteuid() != 0:
         return "simulated hosts need root (ip netns, mount)"
     for tool in ("ip", "unshare", "mount"):
@@ -134,7 +136,7 @@ def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
     have this repository (the others have only its virtual environment); `mounts` gives hosts folders of
     their own at absolute paths ({host name: [path, ...]}; an absent path is made as an empty mount point and
     removed afterwards). Every host resolves the others by name. Everything is removed afterwards."""
-    tag = f"{os.getpid() % 10000}{int(time.time() * 1000) % 1000}"
+    tag = f"{os.getpid() % 10000:04d}{int(time.time() * 1000) % 1000:03d}"
     subnet = f"10.213.{os.getpid() % 250 + 1}"
     bridge = f"ncabr{tag}"[:15]
     root = tempfile.mkdtemp(prefix="ncahosts", dir="/tmp")
@@ -172,7 +174,10 @@ def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
             host.kill_everything()
             subprocess.run(["ip", "netns", "delete", host.namespace], capture_output=True)
             shutil.rmtree(f"/etc/netns/{host.namespace}", ignore_errors=True)
+        for number in range(1, len(names) + 1):  # a veth pair still outside its namespace (setup failed midway)
+            subprocess.run(["ip", "link", "delete", f"ncv{tag}h{number}"[:15]], capture_output=True)
         subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        for path in made_mount_points:
-            os.rmdir(path)
         shutil.rmtree(root, ignore_errors=True)
+        for path in made_mount_points:
+            with contextlib.suppress(OSError):  # not if something was written there: left for a person to see
+                os.rmdir(path)

@@ -19,13 +19,13 @@ needs_compose = pytest.mark.skipif(not COMPOSE, reason="docker-compose is not in
                                                         "Debian's as root: apt-get install docker-compose)")
 
 
-def rendered_compose(variables: dict = None) -> dict:
-    """`docker-compose config` of the file: variables substituted as compose does, with `variables` set."""
+def rendered_compose(variables: dict = None, files: tuple = ("docker-compose.yml",)) -> dict:
+    """`docker-compose config` of the files: variables substituted as compose does, with only `variables` set."""
     if not COMPOSE:
         pytest.skip("docker-compose is not installed")
-    environment = {key: value for key, value in os.environ.items() if key not in ("BAND", "SEQUENCES", "SEED")}
-    result = subprocess.run([COMPOSE, "-f", os.path.join(ROOT, "docker-compose.yml"), "config"], cwd=ROOT,
-                            env={**environment, **(variables or {})}, capture_output=True, text=True, timeout=60)
+    options = [argument for name in files for argument in ("-f", os.path.join(ROOT, name))]
+    result = subprocess.run([COMPOSE, *options, "config"], cwd=ROOT, env={"PATH": os.environ["PATH"], **(variables or {})},
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 
@@ -35,9 +35,10 @@ def command(service: dict) -> list:
 
 
 @needs_compose
-def test_the_file_validates_without_any_variable_or_secret_set():
-    environment = {key: value for key, value in os.environ.items() if "TOKEN" not in key}
-    result = subprocess.run([COMPOSE, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT, env=environment,
+@pytest.mark.parametrize("files", [["docker-compose.yml"], ["docker-compose.yml", "docker-compose.gpu.yml"]])
+def test_the_files_validate_without_any_variable_or_secret_set(files):
+    options = [argument for name in files for argument in ("-f", name)]
+    result = subprocess.run([COMPOSE, *options, "config", "-q"], cwd=ROOT, env={"PATH": os.environ["PATH"]},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
@@ -71,11 +72,17 @@ def test_published_ports_are_on_host_loopback_only():
 
 
 @needs_compose
-def test_workers_and_the_trainer_reserve_nvidia_gpus_and_the_head_and_catalog_have_health_checks():
-    services = rendered_compose()["services"]
+def test_with_the_gpu_file_workers_and_the_trainer_reserve_nvidia_gpus_and_without_it_nothing_does():
+    with_gpus = rendered_compose(files=("docker-compose.yml", "docker-compose.gpu.yml"))["services"]
     for name in ("ray-worker", "trainer"):
-        devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        devices = with_gpus[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert not any("deploy" in service for service in rendered_compose()["services"].values())  # CPU hosts start
+
+
+@needs_compose
+def test_the_head_and_catalog_have_health_checks_that_the_jobs_wait_for():
+    services = rendered_compose()["services"]
     assert command({"command": services["ray-head"]["healthcheck"]["test"][1:]})[:3] == ["ray", "job", "list"]
     assert "/healthz" in " ".join(services["catalog"]["healthcheck"]["test"])
     assert services["shards"]["depends_on"]["ray-head"]["condition"] == "service_healthy"

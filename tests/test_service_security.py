@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from service.__main__ import main
 from service.app import create_app
 from service.catalog import Catalog, NotFound
-from service.client import CatalogClient
+from service.client import CatalogClient, CatalogError
 from service.settings import TOKEN_ENV, TOKEN_FILE_ENV, ServerSettings
 from tests.conftest import ROOT
 from tests.service_datasets import copy_dataset, made_datasets
@@ -147,6 +147,7 @@ def test_with_the_right_token_the_api_answers_and_healthz_needs_none(guarded, ma
     (["--shards", "/nonexistent/shards"], {}, "shard folder '/nonexistent/shards' does not exist"),
     (["--host", "0.0.0.0"], {TOKEN_FILE_ENV: "/nonexistent/token"},
      f"{TOKEN_FILE_ENV}=/nonexistent/token cannot be read (No such file or directory): point it at the file"),
+    (["--host", "0.0.0.0"], {TOKEN_FILE_ENV: "/dev/null"}, f"{TOKEN_FILE_ENV}=/dev/null is empty: write the catalog token"),
 ])
 def test_bad_settings_stop_the_server_with_one_line_before_binding(made, capsys, argv, environ, words):
     shards = [] if "--shards" in argv else ["--shards", str(made.root)]
@@ -178,6 +179,9 @@ def test_a_token_in_a_secret_file_guards_the_catalog_and_reaches_the_client(made
     http = TestClient(create_app(str(made.root), TOKEN))
     with CatalogClient("http://testserver", cache_dir=str(tmp_path / "cache"), http=http) as catalog:
         assert catalog.dataset(made.mid.id)["id"] == made.mid.id
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(tmp_path / "missing"))
+    with pytest.raises(CatalogError, match=f"^{TOKEN_FILE_ENV}=.*missing cannot be read"):
+        CatalogClient("http://testserver", cache_dir=str(tmp_path / "cache"), http=http)
 
 
 def test_importing_the_catalog_and_its_client_loads_no_torch_and_no_rollout_code():
