@@ -41,12 +41,19 @@ fi
 echo "$HOST_MOUNTS" | while read -r source target; do
     if [ -n "$target" ]; then mount --bind "$source" "$target"; fi
 done
-mount --bind "$HOST_ROOT/tmp" /tmp
+for kept in "$CHECKOUT" "$VENV"; do  # a checkout or venv under /tmp stays where it is in the host's own /tmp
+    case "$kept" in
+        "$CHECKOUT"/*) ;;
+        /tmp/*) mkdir -p "$HOST_ROOT/tmp${kept#/tmp}"; mount --rbind "$kept" "$HOST_ROOT/tmp${kept#/tmp}" ;;
+    esac
+done
+mount --rbind "$HOST_ROOT/tmp" /tmp
 cd "${HOST_CWD:-/tmp}"
 exec "$@"
 """
 """Run as `sh -c SETUP host ARGV...` inside a host's own mount namespace: hide the checkout, mount the
-host's own folders (HOST_MOUNTS: 'source target' lines), give it its /tmp, then exec ARGV."""
+host's own folders (HOST_MOUNTS: 'source target' lines), give it its /tmp (keeping a checkout or venv
+that lies under /tmp, as CI's may), then exec ARGV."""
 
 
 @functools.cache
@@ -177,6 +184,8 @@ def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
         for number in range(1, len(names) + 1):  # a veth pair still outside its namespace (setup failed midway)
             subprocess.run(["ip", "link", "delete", f"ncv{tag}h{number}"[:15]], capture_output=True)
         subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+        mounted = [folder for folder, _, _ in os.walk(root) if os.path.ismount(folder)]
+        assert not mounted, f"{mounted} still mounted here: not removing {root}"  # never delete through a mount
         shutil.rmtree(root, ignore_errors=True)
         for path in made_mount_points:
             with contextlib.suppress(OSError):  # not if something was written there: left for a person to see
