@@ -22,6 +22,7 @@ import pytest
 
 from generator.config import DatasetConfig, GeneratorConfig, RunOptions
 from generator.pipeline import run
+from generator.provenance import installed_torch_version
 from tests.hosts import namespaces_unavailable, separate_hosts
 from tests.pipeline_runs import dataset_files
 from tests.test_compose import rendered_compose
@@ -164,15 +165,9 @@ def test_a_worker_node_with_other_versions_is_refused_in_one_line_before_any_sha
         output, _ = job.communicate(timeout=600)
     assert job.returncode != 0
     assert (f"python -m generator.pipeline: error: worker on node {worker.address} runs torch 0.0.0 but the driver "
-            f"runs {torch_version()}: install the same versions everywhere") in output
+            f"runs {installed_torch_version()}: install the same versions everywhere") in output
     assert "Traceback" not in output
     assert not any(name.endswith(".arrow") for _, _, names in os.walk(shards) for name in names)
-
-
-def torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def empty(folder: str) -> None:

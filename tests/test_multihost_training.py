@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from service.settings import TOKEN_ENV
 from tests.hosts import namespaces_unavailable, separate_hosts
 from tests.service_datasets import made_datasets
 from tests.trainer_runs import (MICRO_MODEL, assert_same_run, catalog_server, finish, metrics, run_trainer,
@@ -65,7 +66,7 @@ def start_node(host, endpoint: str, args: list, log: Path, is_host: bool,
     rendezvous = ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "multihost",
                   "--rdzv-conf", f"{timeouts},is_host={int(is_host)}", "--local-addr", host.address]
     return start_trainer(1, args, log, rendezvous=rendezvous, host=host,
-                         env={"NCAFORGE_CATALOG_TOKEN": TOKEN, "GLOO_SOCKET_IFNAME": interface(host)})
+                         env={TOKEN_ENV: TOKEN, "GLOO_SOCKET_IFNAME": interface(host)})
 
 
 def start_job(hosts: dict, args: list, logs: Path) -> tuple:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from service.settings import TOKEN_ENV, TOKEN_FILE_ENV
 from tests.conftest import ROOT, free_port
 
 MAIN = os.path.join(ROOT, "trainer", "main.py")
@@ -25,7 +26,7 @@ MICRO_MODEL = ["--model.layers", "1", "--model.d_model", "32", "--model.heads", 
 
 def environment() -> dict:
     """The test's environment for child processes: one thread, loopback-only gloo, no catalog token."""
-    env = {key: value for key, value in os.environ.items() if key != "NCAFORGE_CATALOG_TOKEN"}
+    env = {key: value for key, value in os.environ.items() if key not in (TOKEN_ENV, TOKEN_FILE_ENV)}
     return {**env, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "PYTHONUNBUFFERED": "1"}
 
 
@@ -104,7 +105,7 @@ def catalog_server(shards_dir: Path, log: Path, host=None, token: str = None):
     tests.hosts.Host; `shards_dir` a path on it) at its own address with a bearer `token`."""
     address, port = (host.address, 8000) if host else ("127.0.0.1", free_port())
     command = [sys.executable, "-m", "service", "--host", address, "--port", str(port), "--shards", str(shards_dir)]
-    env = {**environment(), **({"NCAFORGE_CATALOG_TOKEN": token} if token else {})}
+    env = {**environment(), **({TOKEN_ENV: token} if token else {})}
     with open(log, "ab") as out:
         process = (host.popen(command, env=env, stdout=out, stderr=subprocess.STDOUT) if host else
                    subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
