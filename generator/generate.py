@@ -42,7 +42,9 @@ class GeneratedRows:
     """uint16 (N, tokens_per_sequence)."""
 
 
-SCORING_CHUNK_BATCHES = 8  # with max_rows, candidates are scored this many batches at a time
+SCORING_CHUNK_BATCHES = 8
+"""With max_rows, candidates are scored one batch first, then twice as many each time up to this
+many batches at once: a shard that needs few rows scores few more candidates than it keeps."""
 
 
 class RuleGenerator:
@@ -108,15 +110,17 @@ class RuleGenerator:
         those rows are rolled out: the result is the first `max_rows` rows of the full
         range, and the candidates are the scored prefix."""
         per_rule = self.config.trajectories_per_rule
-        chunk = (stop_rule - first_rule) if max_rows is None else SCORING_CHUNK_BATCHES * self.config.rules_per_batch
-        candidates, ratios, accepted_rows = [], [], 0
-        for start in range(first_rule, stop_rule, max(chunk, 1)):
+        batch = self.config.rules_per_batch
+        chunk = (stop_rule - first_rule) if max_rows is None else batch
+        candidates, ratios, accepted_rows, start = [], [], 0, first_rule
+        while start < stop_rule:
             ids = np.arange(start, min(start + chunk, stop_rule), dtype=np.int64)
             candidates.append(ids)
             ratios.append(self.score(ids))
             accepted_rows += per_rule * int(self.band.accepts(ratios[-1]).sum())
             if max_rows is not None and accepted_rows >= max_rows:
                 break
+            start, chunk = start + len(ids), min(2 * chunk, SCORING_CHUNK_BATCHES * batch)
         candidates = np.concatenate(candidates) if candidates else np.empty(0, np.int64)
         ratios = np.concatenate(ratios) if ratios else np.empty(0, np.float64)
         keep = self.band.accepts(ratios)

@@ -33,6 +33,19 @@ def test_rows_do_not_depend_on_how_rules_are_split_into_batches_or_ranges():
     assert_same_rows(whole, concat_rows([pieces.generate(100, 117), pieces.generate(117, 118), pieces.generate(118, 140)]))
 
 
+def test_a_row_bound_gives_the_first_rows_of_the_whole_range_and_scores_little_beyond_them():
+    whole = rule_generator(rules_per_batch=16).generate(0, 400)
+    assert len(whole.rule_ids) > 40
+    for max_rows in (1, 5, 40):  # within the first batch, and after the chunk has doubled twice
+        bounded = rule_generator(rules_per_batch=16).generate(0, 400, max_rows=max_rows)
+        assert np.array_equal(bounded.rule_ids, whole.rule_ids[:max_rows])
+        assert np.array_equal(bounded.tokens, whole.tokens[:max_rows])
+        scored = len(bounded.candidate_ids)
+        assert np.array_equal(bounded.candidate_ratios, whole.candidate_ratios[:scored])
+        last_needed = int(whole.rule_ids[max_rows - 1])
+        assert last_needed < scored < 2 * (last_needed + 1) + 16  # chunks of 16, 32, 64, ...: under twice the need + 1 batch
+
+
 def test_batch_of_1_and_batch_of_512_give_identical_cpu_results():
     big = rule_generator(rules_per_batch=512)
     ratios = big.score(np.arange(512))
