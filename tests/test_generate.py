@@ -34,10 +34,11 @@ def test_rows_do_not_depend_on_how_rules_are_split_into_batches_or_ranges():
 
 
 def test_a_row_bound_gives_the_first_rows_of_the_whole_range_and_scores_little_beyond_them():
-    whole = rule_generator(rules_per_batch=16).generate(0, 200)
+    with rule_generator(rules_per_batch=16) as generator:
+        whole = generator.generate(0, 200)
+        bounded_runs = {max_rows: generator.generate(0, 200, max_rows=max_rows) for max_rows in (1, 5, 40)}
     assert len(whole.rule_ids) > 40
-    for max_rows in (1, 5, 40):  # within the first batch, and after the chunk has doubled twice
-        bounded = rule_generator(rules_per_batch=16).generate(0, 200, max_rows=max_rows)
+    for max_rows, bounded in bounded_runs.items():  # within the first batch, and after the chunk has doubled twice
         assert np.array_equal(bounded.rule_ids, whole.rule_ids[:max_rows])
         assert np.array_equal(bounded.tokens, whole.tokens[:max_rows])
         scored = len(bounded.candidate_ids)
