@@ -174,8 +174,9 @@ def actor_nodes(ray, plan: WorkerPlan) -> list:
 
 def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, driver: dict, warm_up: bool = True) -> tuple:
     """Create plan.count actors, each pinned to a node (actor_nodes), and check each runs the `driver`
-    versions (provenance.driver_versions) before any shard is made; if they will make shards, wait until
-    each has compiled its step. Returns (actors, their WorkerRecords, {actor: node id})."""
+    versions (provenance.driver_versions) before any shard is made; if they will make shards with a compiled
+    step, wait until each has compiled it (an eager step has nothing to warm: that would cost a batch of rules
+    per actor, 7 s of CPU here, for no row). Returns (actors, their WorkerRecords, {actor: node id})."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor = ray.remote(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_RESTARTS,
@@ -188,7 +189,7 @@ def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, driver: dict, 
         records = ray.get([worker.describe.remote() for worker in workers])
         for record in records:
             check_same_versions(record, driver, f"worker on node {record.node} runs")
-        if warm_up:
+        if warm_up and config.compile:
             ray.get([worker.warm_up.remote() for worker in workers])
     except ray.exceptions.RayActorError as error:
         raise PipelineError(f"a worker was lost while starting ({type(error).__name__}): check the cluster's "
