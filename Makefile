@@ -43,8 +43,11 @@ $(STAMP): requirements.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# make test: TEST_WORKERS parallel pytest-xdist workers, each taking whole test files in the order
+# tests/conftest.py sets; 1 runs them in one process.
+TEST_WORKERS ?= 3
 test: $(STAMP) compose-tool
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) tests
 
 # Debian's docker-compose validates and renders docker-compose.yml without a Docker engine; the
 # compose tests use it. Installed with apt when missing and root, else those tests skip, saying so.

@@ -15,6 +15,7 @@ gives the reason to skip where they cannot be made.
 """
 
 import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -29,6 +30,9 @@ from tests.conftest import ROOT
 
 VENV = os.path.dirname(os.path.dirname(sys.executable))
 """The virtual environment the tests run in; every host has it, as every node of a cluster has the packages."""
+HOSTS_LOCK = "/tmp/ncaforge-separate-hosts.lock"
+"""Held while a set of hosts exists. Sets made at once by parallel test processes would share mount points on
+the root filesystem, such as /shards, and the first to finish would remove them from under the other."""
 
 SETUP = r"""
 set -e
@@ -142,14 +146,24 @@ def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
     """Yield {name: Host}, each in its own namespace on one fresh bridge; `with_checkout` names the hosts that
     have this repository (the others have only its virtual environment); `mounts` gives hosts folders of
     their own at absolute paths ({host name: [path, ...]}; an absent path is made as an empty mount point and
-    removed afterwards). Every host resolves the others by name. Everything is removed afterwards."""
+    removed afterwards). Every host resolves the others by name. Everything is removed afterwards.
+    One set at a time on the machine (HOSTS_LOCK): a second caller, in another test process, waits."""
+    with open(HOSTS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with hosts_on_a_bridge(names, with_checkout, mounts or {}) as hosts:
+            yield hosts
+
+
+@contextlib.contextmanager
+def hosts_on_a_bridge(names: tuple, with_checkout: tuple, mounts: dict):
+    """separate_hosts' work, once it holds HOSTS_LOCK."""
     tag = f"{os.getpid() % 10000:04d}{int(time.time() * 1000) % 1000:03d}"
     subnet = f"10.213.{os.getpid() % 250 + 1}"
     bridge = f"ncabr{tag}"[:15]
     root = tempfile.mkdtemp(prefix="ncahosts", dir="/tmp")
     hosts, made_mount_points = {}, []
     try:
-        for path in sorted({path for paths in (mounts or {}).values() for path in paths}):
+        for path in sorted({path for paths in mounts.values() for path in paths}):
             if not os.path.exists(path):
                 os.makedirs(path)
                 made_mount_points.append(path)
@@ -157,7 +171,7 @@ def separate_hosts(*names: str, with_checkout: tuple = (), mounts: dict = None):
         sh("ip", "link", "set", bridge, "up")
         for number, name in enumerate(names, start=1):
             namespace, outside, inside = f"nca{tag}h{number}", f"ncv{tag}h{number}"[:15], f"ncp{tag}h{number}"[:15]
-            own = {path: "mount" + path.replace("/", "-") for path in (mounts or {}).get(name, [])}
+            own = {path: "mount" + path.replace("/", "-") for path in mounts.get(name, [])}
             host = Host(name, namespace, f"{subnet}.{number}", os.path.join(root, name), name in with_checkout, own)
             for folder in ("tmp", "venv", *own.values()):
                 os.makedirs(os.path.join(host.root, folder))

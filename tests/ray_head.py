@@ -1,4 +1,6 @@
-"""A real Ray head for tests, started with `ray start` on loopback with token authentication."""
+"""A real Ray head for tests, started with `ray start` on loopback with token authentication. Every port it
+listens on is chosen here or by the kernel, not Ray's fixed defaults (10001, 8265, 52365, workers 10002-19999),
+so heads in parallel test workers do not meet."""
 
 import contextlib
 import os
@@ -22,8 +24,10 @@ def ray_head(num_cpus: int = 2):
         f.write(os.urandom(32).hex())
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token}
     port = free_port()
+    ports = [f"--port={port}", f"--ray-client-server-port={free_port()}", f"--dashboard-port={free_port()}",
+             f"--dashboard-agent-listen-port={free_port()}", "--min-worker-port=0", "--max-worker-port=0"]
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", *ports,
                              f"--temp-dir={ray_dir}", f"--num-cpus={num_cpus}", "--include-dashboard=false",
                              "--disable-usage-stats"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -31,6 +35,7 @@ def ray_head(num_cpus: int = 2):
         deadline = time.time() + 60
         while socket.socket().connect_ex(("127.0.0.1", port)) and time.time() < deadline:
             time.sleep(0.3)
+        assert head.poll() is None and time.time() < deadline, f"the Ray head did not start (exit code {head.poll()})"
         yield f"127.0.0.1:{port}", env, head
     finally:
         os.killpg(head.pid, signal.SIGTERM)

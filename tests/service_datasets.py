@@ -8,10 +8,13 @@ Two datasets in different bands, so filters have something to tell apart:
 
 The pipeline is deterministic for a seed, so the layout is the same on every run;
 tests still assert the layout they rely on. Making both takes most of the suite's
-time (two local Ray runtimes, eager rollouts), hence the per-process cache: every
-module's fixture asks made_datasets(), which runs the pipeline only the first time.
+time (two local Ray runtimes, eager rollouts), hence the cache: every module's fixture
+asks made_datasets(), which runs the pipeline only the first time in the session; under
+pytest-xdist the workers share one folder, made by the first to ask.
 """
 
+import fcntl
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -62,14 +65,26 @@ class MadeDatasets:
 
 
 def made_datasets(tmp_path_factory) -> MadeDatasets:
-    """Both datasets, made by generator.pipeline.run the first time any test asks."""
+    """Both datasets, made by generator.pipeline.run the first time any test asks. Under pytest-xdist the
+    folder is the session's, next to the workers' own: the first worker to ask makes it while holding a lock
+    and then lists the datasets in a file; the others wait on the lock and read that list, so none touches
+    the folder again (a run would take its dataset lock there, a file other tests would see appear)."""
     if not _made:
-        from generator.pipeline import run
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = tmp_path_factory.getbasetemp().parent / "catalog-shards"
+        else:
+            root = tmp_path_factory.mktemp("catalog-shards")
+        listing = root.parent / "catalog-shards.json"
+        with open(root.parent / "catalog-shards.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not listing.exists():
+                from generator.pipeline import run
 
-        root = tmp_path_factory.mktemp("catalog-shards")
-        for band, config in CONFIGS.items():
-            summary = run(config, RunOptions(out=str(root), progress=False))
-            _made[band] = MadeDataset(summary.dataset_id, Path(summary.dataset_dir), load_manifest(summary.dataset_dir))
+                folders = {band: run(config, RunOptions(out=str(root), progress=False)).dataset_dir
+                           for band, config in CONFIGS.items()}
+                listing.write_text(json.dumps(folders))
+            for band, folder in json.loads(listing.read_text()).items():
+                _made[band] = MadeDataset(os.path.basename(folder), Path(folder), load_manifest(folder))
         _made["root"] = root
     return MadeDatasets(_made["root"], _made["high"], _made["mid"])
 

@@ -27,10 +27,13 @@ pytestmark = pytest.mark.skipif(bool(namespaces_unavailable()), reason=namespace
 
 TOKEN = "multihost-test-token-0123456789"
 ENDPOINT_PORT = 29500
-TIMEOUTS = "read_timeout=10,join_timeout=30"
+TIMEOUTS = "read_timeout=30,join_timeout=90"
 """torchrun's rendezvous timeouts: reaching the endpoint and store reads, all nodes joining (60 s and 600 s
 by default)."""
-COLLECTIVE_TIMEOUT = 20
+COLLECTIVE_TIMEOUT = 60
+NOTICED_WITHIN = 30
+"""A dead peer's closed connection is noticed at once; on a loaded machine "at once" still takes seconds, but
+far less than COLLECTIVE_TIMEOUT, so the two stay told apart."""
 ARGS = [*MICRO_MODEL, "--train.micro_batch", "2", "--train.eval_every", "3", "--train.eval_rows", "8",
         "--data.holdout_rows", "40", "--data.loader_workers", "0",
         "--train.collective_timeout", str(COLLECTIVE_TIMEOUT)]
@@ -112,7 +115,7 @@ def test_a_killed_node_ends_the_other_with_one_clear_line_and_resume_needs_a_sha
     took = time.monotonic() - struck
     finish(node1, tmp_path / "node1.log", timeout=10)
     assert survivor.returncode != 0
-    assert took < COLLECTIVE_TIMEOUT, took  # the closed connection is noticed at once, not by the timeout
+    assert took < NOTICED_WITHIN, took  # the closed connection is noticed at once, not by the timeout
     lines = [line for line in survivor.stdout.splitlines() if line.startswith("trainer: error:")]
     assert len(lines) == 1 and LOST.fullmatch(lines[0]), survivor.stdout[-3000:]
     reason = LOST.fullmatch(lines[0])["reason"]  # gloo's words: node1's connection closed or reset
@@ -146,7 +149,7 @@ def test_a_rendezvous_that_cannot_happen_ends_the_launcher_within_its_timeouts(c
             for name, (host, endpoint, is_host, _) in cases.items()}
     for name, job in jobs.items():
         result = finish(job, tmp_path / name, timeout=120)
-        assert time.monotonic() - started < 45
+        assert time.monotonic() - started < 90  # 5 s timeouts plus startup on a loaded machine, not 600 s
         assert result.returncode == 1
         last = result.stdout.strip().splitlines()[-1]
         assert last.startswith(f"torch.distributed.elastic.rendezvous.api.{cases[name][3]}"), result.stdout[-3000:]

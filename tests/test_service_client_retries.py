@@ -19,8 +19,8 @@ DATASET_ID = "high-3-000000000000"
 SHARD = "part-00000.arrow"
 SHARD_BYTES = os.urandom(300_000)
 PIECE = 100_000
-STALL_SECONDS = 1.0
-CLIENT_TIMEOUT = 0.3  # a stalled answer times out well before the server gives it
+STALL_SECONDS = 3.0
+CLIENT_TIMEOUT = 1.0  # a stalled answer times out well before the server gives it
 
 
 class FlakyCatalog(BaseHTTPRequestHandler):

@@ -158,8 +158,9 @@ def test_a_corpus_served_by_the_catalog_trains_like_its_folder(corpus, tmp_path)
         served = run_trainer(0, ["--data", f"{base_url}/v1/datasets/{corpus_id}", "--data.cache_dir",
                                  str(tmp_path / "cache"), *common, "--train.run_dir", str(tmp_path / "served")],
                              tmp_path / "b.log")
-        nca_stage = run_trainer(0, ["--data", f"{base_url}/v1/datasets/{corpus_id}", *MICRO_MODEL,
-                                    "--train.run_dir", str(tmp_path / "c")], tmp_path / "c.log")
+        nca_stage = run_trainer(0, ["--data", f"{base_url}/v1/datasets/{corpus_id}", "--data.cache_dir",
+                                    str(tmp_path / "cache"), *MICRO_MODEL, "--train.run_dir", str(tmp_path / "c")],
+                                tmp_path / "c.log")
     assert served.returncode == 0, served.stdout[-3000:]
     assert (tmp_path / "cache" / corpus_id / "manifest.json").exists()
     assert [r["loss"] for r in metrics(local, "train")] == [r["loss"] for r in metrics(tmp_path / "served", "train")]
