@@ -175,8 +175,9 @@ def actor_nodes(ray, plan: WorkerPlan) -> list:
 def start_workers(ray, plan: WorkerPlan, config: GeneratorConfig, driver: dict, warm_up: bool = True) -> tuple:
     """Create plan.count actors, each pinned to a node (actor_nodes), and check each runs the `driver`
     versions (provenance.driver_versions) before any shard is made; if they will make shards with a compiled
-    step, wait until each has compiled it (an eager step has nothing to warm: that would cost a batch of rules
-    per actor, 7 s of CPU here, for no row). Returns (actors, their WorkerRecords, {actor: node id})."""
+    step, wait until each has compiled it. An eager step has nothing to warm (it would cost a batch of rules per
+    actor, 7 s of CPU here, for no row), so an eager actor that fails on its first batch is retried like any
+    shard's. Returns (actors, their WorkerRecords, {actor: node id})."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     actor = ray.remote(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=ACTOR_RESTARTS,

@@ -51,7 +51,7 @@ def summary_lines(summary: RunSummary) -> list:
         plan = summary.workers
         rate = summary.written_tokens / max(summary.generation_seconds, 1e-9)
         lines += [
-            f"time      {summary.seconds:.1f} s: {summary.start_up_seconds:.1f} s Ray start-up and compile, "
+            f"time      {summary.seconds:.1f} s: {summary.start_up_seconds:.1f} s Ray start-up (and compile), "
             f"{summary.generation_seconds:.1f} s making and writing {summary.written_tokens:,} tokens "
             f"({rate:,.0f} tokens/s)",
             f"workers   {plan.count} x {plan.device} ({plan.threads} thread(s) each); "

@@ -42,7 +42,7 @@ class RunSummary:
     seconds: float
     """Wall time of the whole run."""
     start_up_seconds: float = 0.0
-    """Ray start-up, actor creation and step compilation; 0 when already complete."""
+    """Ray start-up, actor creation and, for a compiled step, its compilation; 0 when already complete."""
     generation_seconds: float = 0.0
     """Making and writing the shards, the pictures and the manifest; 0 when already complete."""
     written_tokens: int = 0

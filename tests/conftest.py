@@ -17,40 +17,46 @@ torch.set_num_threads(1)
 LONGEST_FIRST = ["test_experiment", "test_pipeline", "test_multihost_generation", "test_multihost_training",
                  "test_trainer_torchrun", "test_trainer_language", "test_dyck_serving", "test_generate", "test_lock"]
 """The modules that take 30 s to 5 minutes each when run alone, longest first; the short ones come after them
-and fill whichever worker is free (xdist, with --no-loadscope-reorder, hands out files in this order)."""
+and fill whichever worker is free (xdist, with --no-loadscope-reorder, hands out files in this order). The two
+multihost modules take turns (tests/hosts.py, HOSTS_LOCK), so they come one after the other: one worker runs
+both, rather than one waiting idle for the other."""
 
-PORT_BLOCK = 1000
-"""Ports per xdist worker: worker gwN takes 20000 + N * PORT_BLOCK onwards. That is above Ray's worker ports
-(10002-19999) and below the kernel's ephemeral range (32768 up), so no two workers, and no port the kernel
-hands out, ever meet."""
+FIRST_PORT, EPHEMERAL_PORTS = 20000, 32768
+"""Under pytest-xdist the workers split [FIRST_PORT, EPHEMERAL_PORTS) into blocks, one each: above Ray's worker
+ports (10002-19999) and below the kernel's ephemeral range, so no two workers, and no port the kernel hands
+out, ever meet."""
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering (by fixture scope), so this order is the last word
 def pytest_collection_modifyitems(config, items):
+    """Put the LONGEST_FIRST modules first, in that order."""
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: a module's own order is kept
 
 
-def _worker_ports():
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+def _worker_ports() -> list:
+    """This xdist worker's block of ports, or [] outside xdist. A worker that replaces a crashed one (numbered
+    from the worker count up) shares a block with another; the bind probe still skips ports in use."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
     if not worker.startswith("gw"):
-        return None
-    first = 20000 + int(worker[2:]) * PORT_BLOCK
-    return itertools.cycle(range(first, first + PORT_BLOCK))
+        return []
+    size = (EPHEMERAL_PORTS - FIRST_PORT) // count
+    first = FIRST_PORT + int(worker[2:]) % count * size
+    return list(range(first, first + size))
 
 
-_ports = _worker_ports()
+_ports = itertools.cycle(_worker_ports() or [0])
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now: the kernel's choice in a plain run; the
     next free one of this worker's own block under pytest-xdist, so that another worker cannot take it
     between this probe and its use, and a port a test expects to stay closed stays closed."""
-    for _ in range(PORT_BLOCK if _ports else 1):
-        port = next(_ports) if _ports else 0
+    for _ in range(EPHEMERAL_PORTS - FIRST_PORT):
         with socket.socket() as probe:
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind(("127.0.0.1", next(_ports)))
             except OSError:
                 continue
             return probe.getsockname()[1]
-    raise RuntimeError(f"no free port in this worker's block of {PORT_BLOCK}: raise PORT_BLOCK in tests/conftest.py")
+    raise RuntimeError("every port of this worker's block is taken: run fewer test workers (TEST_WORKERS)")

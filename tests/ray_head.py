@@ -1,6 +1,8 @@
-"""A real Ray head for tests, started with `ray start` on loopback with token authentication. Every port it
-listens on is chosen here or by the kernel, not Ray's fixed defaults (10001, 8265, 52365, workers 10002-19999),
-so heads in parallel test workers do not meet."""
+"""A real Ray head for tests, started with `ray start` on loopback with token authentication. Its ports are
+chosen here or by the kernel instead of Ray's fixed defaults (client server 10001, dashboard 8265, agent 52365,
+workers 10002-19999), so heads in parallel test workers do not meet. (A local runtime that the pipeline starts
+itself still asks for the agent's 52365; a second one at the same time waits about 3 s and runs its agent
+without HTTP, which nothing here uses.)"""
 
 import contextlib
 import os
@@ -33,11 +35,17 @@ def ray_head(num_cpus: int = 2):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 60
-        while socket.socket().connect_ex(("127.0.0.1", port)) and time.time() < deadline:
+        while not (listening := gcs_answers(port)) and head.poll() is None and time.time() < deadline:
             time.sleep(0.3)
-        assert head.poll() is None and time.time() < deadline, f"the Ray head did not start (exit code {head.poll()})"
+        assert listening and head.poll() is None, f"the Ray head did not start (exit code {head.poll()})"
         yield f"127.0.0.1:{port}", env, head
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def gcs_answers(port: int) -> bool:
+    """Whether 127.0.0.1:port (the head's GCS) accepts a connection."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -149,7 +149,7 @@ def test_a_rendezvous_that_cannot_happen_ends_the_launcher_within_its_timeouts(c
             for name, (host, endpoint, is_host, _) in cases.items()}
     for name, job in jobs.items():
         result = finish(job, tmp_path / name, timeout=120)
-        assert time.monotonic() - started < 90  # 5 s timeouts plus startup on a loaded machine, not 600 s
+        assert time.monotonic() - started < 55  # the 5 s timeouts plus start-up, not torchrun's 60 s and 600 s
         assert result.returncode == 1
         last = result.stdout.strip().splitlines()[-1]
         assert last.startswith(f"torch.distributed.elastic.rendezvous.api.{cases[name][3]}"), result.stdout[-3000:]
