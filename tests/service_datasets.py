@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from generator.atomic import write_bytes_atomically
 from generator.config import DatasetConfig, GeneratorConfig, RunOptions
 from generator.format import MANIFEST_NAME, Manifest, load_manifest
 
@@ -82,7 +83,7 @@ def made_datasets(tmp_path_factory) -> MadeDatasets:
 
                 folders = {band: run(config, RunOptions(out=str(root), progress=False)).dataset_dir
                            for band, config in CONFIGS.items()}
-                listing.write_text(json.dumps(folders))
+                write_bytes_atomically(str(listing), json.dumps(folders).encode())
             for band, folder in json.loads(listing.read_text()).items():
                 _made[band] = MadeDataset(os.path.basename(folder), Path(folder), load_manifest(folder))
         _made["root"] = root
