@@ -9,7 +9,8 @@ pre-pre-training run it started from. Output, in the report's folder:
   trainer.compare) and a verdict in words; the pre-pre-training runs beside their baselines; an
   arm-by-domain table when there are several corpora; the recipe's notes; the pictures.
 - results.json: every number of those tables, canonical JSON.
-- curves.png (curves-<corpus>.png with several corpora) and pretrain.png.
+- curves.png (curves-<corpus>.png with several corpora), pretrain.png and, for NCA runs,
+  pretrain-frames.png (loss per frame against the in-context unigram's).
 
 Seeds are paired: an arm's seed s is measured against scratch's seed s (same data order), and a
 difference is called better or worse only when its interval excludes 0. One seed gives no
@@ -206,13 +207,43 @@ def score_arm(arm: str, rows: list) -> dict:
 
 
 def score_pretraining_run(run: ArmRun, logged: LoggedRun) -> dict:
-    """Final loss beside the last evaluation's baselines; learned the dynamics when below in-context."""
+    """Final loss beside the last evaluation's baselines; learned the dynamics when below in-context.
+    NCA runs also count the frames on which the model is ahead of the in-context unigram."""
     baselines = logged.final.get("baselines")
     in_context = baselines["in_context_unigram"]["loss"] if baselines else None
+    gaps = frame_gaps(logged.final)
     return {"arm": run.arm, "seed": run.seed, "kind": run.pretrain_kind, "run": logged.name,
             "step": logged.final["step"], "tokens": logged.final["tokens"], "loss": logged.final["loss"],
             "in_context_unigram_loss": in_context, "unigram_loss": baselines["unigram"]["loss"] if baselines else None,
-            "learned_dynamics": None if in_context is None else logged.final["loss"] < in_context}
+            "learned_dynamics": None if in_context is None else logged.final["loss"] < in_context,
+            "frame_gaps": gaps,
+            "frames_ahead": None if gaps is None else [FIRST_SCORED_FRAME + index for index, gap in enumerate(gaps)
+                                                       if gap < 0],
+            "late_frame_gap": None if not gaps else statistics.fmean(gaps[-late_frame_count(len(gaps)):])}
+
+
+FIRST_SCORED_FRAME = 2
+"""Frames are numbered from 1, as in trainer.plot; frame 1 is context only, so per-frame losses start at 2."""
+
+
+def frame_gaps(record: dict) -> list | None:
+    """Per scored frame, the model's validation loss minus the in-context unigram's on that frame
+    (negative: the model is ahead); None for rows without frames (Dyck, text)."""
+    baseline = ((record.get("baselines") or {}).get("in_context_unigram") or {}).get("per_frame")
+    if "per_frame" not in record or baseline is None:
+        return None
+    return [model - counting for model, counting in zip(record["per_frame"], baseline)]
+
+
+def late_frame_count(frames: int) -> int:
+    """The last quarter of the scored frames (at least one): where the context holds the most of the trajectory."""
+    return max(1, frames // 4)
+
+
+def behind_on_late_frames(row: dict) -> bool:
+    """Below the in-context unigram overall but behind it on the last frames, on average: what was learned
+    helps where the context holds little, and counting tokens beats it where the context holds much."""
+    return bool(row["learned_dynamics"]) and row["late_frame_gap"] is not None and row["late_frame_gap"] > 0
 
 
 def canonical_json(results: dict) -> bytes:
@@ -337,6 +368,11 @@ def finding(arm: dict, pretraining: list) -> str:
     if unlearned:
         text += (f" Its pre-pre-training never learned the dynamics (seed {', '.join(unlearned)}): no transfer was to "
                  f"be expected there.")
+    late = [str(row["seed"]) for row in pretraining
+            if row["arm"] == arm["arm"] and row["seed"] in arm["seeds"] and behind_on_late_frames(row)]
+    if late:
+        text += (f" Its pre-pre-training fell behind the in-context unigram on the last frames (seed {', '.join(late)}):"
+                 f" it had not learned to infer the rule in context.")
     return text
 
 
@@ -366,18 +402,36 @@ def pretraining_section(rows: list) -> list:
     lines = ["## Pre-pre-training", "",
              "Final validation loss (nats per token) beside the last evaluation's two baselines: the unigram (token "
              "frequencies) and the in-context unigram (copying tokens already in the sequence). Below the in-context "
-             "unigram, the model predicts the data better than copying does: it learned the dynamics.", ""]
-    lines += table(["arm", "seed", "run", "tokens", "final loss", "in-context unigram", "unigram", "learned dynamics"],
+             "unigram, the model predicts the data better than copying does: it learned the dynamics. For NCA rows, "
+             "the frames on which the model is ahead of the in-context unigram at the last evaluation (frame 1 is "
+             "context only), and its loss minus the in-context unigram's on the last quarter of the frames: a model "
+             "that infers the rule in context pulls further ahead on later frames, where there is more of the "
+             "trajectory to infer it from.", ""]
+    lines += table(["arm", "seed", "run", "tokens", "final loss", "in-context unigram", "unigram", "learned dynamics",
+                    "frames ahead of in-context", "last frames vs in-context"],
                    [[row["arm"], str(row["seed"]), f"`{row['run']}`", f"{row['tokens']:,}", f"{row['loss']:.3f}",
                      loss_text(row["in_context_unigram_loss"]), loss_text(row["unigram_loss"]),
-                     {True: "yes", False: "no", None: "n/a (no baselines)"}[row["learned_dynamics"]]] for row in rows])
+                     {True: "yes", False: "no", None: "n/a (no baselines)"}[row["learned_dynamics"]],
+                     frames_ahead_cell(row), "-" if row["late_frame_gap"] is None else f"{row['late_frame_gap']:+.3f}"]
+                    for row in rows])
     unlearned = [row for row in rows if row["learned_dynamics"] is False]
     for arm in dict.fromkeys(row["arm"] for row in unlearned):
         seeds = ", ".join(str(row["seed"]) for row in unlearned if row["arm"] == arm)
         lines += [f"**{arm}** (seed {seeds}) never went below the in-context unigram: that model did not learn the "
                   f"dynamics, so it cannot be expected to transfer anything; its language runs test an "
                   f"initialisation, not what the data teaches.", ""]
+    late = [row for row in rows if behind_on_late_frames(row)]
+    for arm in dict.fromkeys(row["arm"] for row in late):
+        seeds = ", ".join(str(row["seed"]) for row in late if row["arm"] == arm)
+        lines += [f"**{arm}** (seed {seeds}) went below the in-context unigram overall, but is behind it on the "
+                  f"last frames: its lead is on the early frames, so it predicts from what it learned of the data's "
+                  f"statistics where the context holds little, and uses a long context less well than counting its "
+                  f"tokens does. It has not learned to infer the rule in context.", ""]
     return lines
+
+
+def frames_ahead_cell(row: dict) -> str:
+    return "-" if row["frame_gaps"] is None else f"{len(row['frames_ahead'])} of {len(row['frame_gaps'])}"
 
 
 def loss_text(loss: float | None) -> str:
@@ -405,6 +459,11 @@ def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, ar
     if pretraining:
         draw_pretraining_curves(plt, pretraining, colours, os.path.join(out_dir, "pretrain.png"))
         figures.append(("pretrain.png", "pre-pre-training validation loss against tokens"))
+    framed = [(run, logged) for run, logged in pretraining if frame_gaps(logged.final) is not None]
+    if framed:
+        draw_frame_gaps(plt, framed, colours, os.path.join(out_dir, "pretrain-frames.png"))
+        figures.append(("pretrain-frames.png", "pre-pre-training: loss per frame minus the in-context unigram's, "
+                                               "at the last evaluation"))
     return figures
 
 
@@ -435,6 +494,20 @@ def draw_pretraining_curves(plt, pretraining: list, colours: dict, out: str) -> 
                          label=label and f"{run.arm}: in-context unigram")
     axis.set(xlabel="pre-pre-training tokens", ylabel="validation loss (nats / token)",
              title="pre-pre-training: validation loss against its in-context unigram level")
+    finish_figure(plt, figure, axis, out)
+
+
+def draw_frame_gaps(plt, framed: list, colours: dict, out: str) -> None:
+    """Per NCA run, the last evaluation's loss per frame minus the in-context unigram's: below 0 the
+    model is ahead of counting tokens on that frame."""
+    figure, axis = plt.subplots(figsize=(8, 5))
+    for (run, logged), label in zip(framed, arm_labels(framed)):
+        gaps = frame_gaps(logged.final)
+        axis.plot(range(FIRST_SCORED_FRAME, FIRST_SCORED_FRAME + len(gaps)), gaps, "o-", markersize=2, linewidth=1,
+                  color=colours[run.arm], label=label)
+    axis.axhline(0, color="black", linestyle="--", linewidth=1, label="in-context unigram")
+    axis.set(xlabel="frame (1 = context only)", ylabel="loss minus in-context unigram (nats / token)",
+             title="pre-pre-training: where in the sequence the model beats counting tokens")
     finish_figure(plt, figure, axis, out)
 
 

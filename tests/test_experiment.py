@@ -148,6 +148,15 @@ def test_the_report_holds_the_numbers_of_the_run_logs(finished):
         assert row["loss"] == final["loss"]
         assert row["in_context_unigram_loss"] == final["baselines"]["in_context_unigram"]["loss"]
         assert row["learned_dynamics"] == (final["loss"] < final["baselines"]["in_context_unigram"]["loss"])
+        if arm == "dyck":  # Dyck rows have no frames
+            assert row["frame_gaps"] is None and row["frames_ahead"] is None and row["late_frame_gap"] is None
+        else:
+            counting = final["baselines"]["in_context_unigram"]["per_frame"]
+            assert row["frame_gaps"] == [model - count for model, count in zip(final["per_frame"], counting)]
+            assert row["frames_ahead"] == [frame for frame, (model, count) in enumerate(
+                zip(final["per_frame"], counting), start=2) if model < count]
+            last_quarter = row["frame_gaps"][-max(1, len(row["frame_gaps"]) // 4):]
+            assert row["late_frame_gap"] == pytest.approx(sum(last_quarter) / len(last_quarter))
     # every language run from a pre-pre-training run starts from that run's final checkpoint, read by URL
     config = json.loads((runs[("nca-high", 1)] / "config.json").read_text())
     assert config["transfer"]["init_from"].endswith("step-00000032") and "/pretrain/nca-high-seed1-" in \
@@ -155,7 +164,7 @@ def test_the_report_holds_the_numbers_of_the_run_logs(finished):
     assert config["data"]["train"].startswith("http://127.0.0.1:") and "/v1/datasets/code" in config["data"]["train"]
     report = (report_dir(finished) / "report.md").read_text()
     assert "| scratch | 2 |" in report and "nca-high" in report and "dyck" in report and "Wall time:" in report
-    for picture in ("curves.png", "pretrain.png"):
+    for picture in ("curves.png", "pretrain.png", "pretrain-frames.png"):
         assert (report_dir(finished) / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -32,6 +32,10 @@ WIKI_CURVES = {"scratch": (100, 50, 30, 25, 20), "nca-high": (100, 45, 25, 19, 1
 IN_CONTEXT, UNIGRAM = 5.0, 6.0
 PRETRAIN_FINAL_LOSS = {("nca-high", 0): 4.5, ("nca-high", 1): 4.8, ("nca-high", 2): 4.9,
                        ("dyck", 0): 5.5, ("dyck", 1): 4.0, ("dyck", 2): 4.0}  # dyck seed 0 stays above in-context
+IN_CONTEXT_PER_FRAME = (5.4, 5.2, 5.0, 4.8, 4.6)  # frames 2 to 6
+PRETRAIN_PER_FRAME = {("nca-high", 0): (4.4, 4.7, 4.9, 4.9, 4.7),  # ahead on frames 2-4, behind on 5 and 6
+                      ("nca-high", 1): (4.8, 4.8, 4.8, 4.7, 4.5),  # ahead on every frame
+                      ("nca-high", 2): (5.0, 5.3, 5.1, 4.9, 4.5)}  # ahead on frames 2 and 6
 KINDS = {"scratch": "none", "nca-high": "nca", "dyck": "dyck", "text": "text"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,12 +53,18 @@ def language_run(folder: Path, perplexities: tuple) -> str:
                                   for step, (tokens, perplexity) in enumerate(zip(TOKENS, perplexities))])
 
 
-def pretraining_run(folder: Path, final_loss: float | None) -> str:
-    """An NCA or Dyck run (final_loss given: with baselines) or a text run (None: no baselines)."""
+def pretraining_run(folder: Path, final_loss: float | None, per_frame: tuple | None = None) -> str:
+    """An NCA run (per_frame given: with frames), a Dyck run (final_loss given: with baselines) or a
+    text run (None: no baselines)."""
     baselines = {"in_context_unigram": {"loss": IN_CONTEXT, "alpha": 2.0}, "unigram": {"loss": UNIGRAM}}
+    frames = {}
+    if per_frame:
+        baselines["in_context_unigram"]["per_frame"] = list(IN_CONTEXT_PER_FRAME)
+        frames = {"per_frame": list(per_frame)}
     losses = (9.0, 7.0, final_loss if final_loss is not None else 3.0)
     return write_metrics(folder, [{"kind": "eval", "step": step, "tokens": 1000 * step, "loss": loss,
-                                   "perplexity": math.exp(loss), **({"baselines": baselines} if final_loss else {})}
+                                   "perplexity": math.exp(loss), **frames,
+                                   **({"baselines": baselines} if final_loss else {})}
                                   for step, loss in enumerate(losses)])
 
 
@@ -64,7 +74,8 @@ def make_runs(root: Path, with_wiki: bool = True) -> list:
     pretraining = {}
     for arm, seed in LANGUAGE_CURVES:
         if arm != "scratch":
-            pretraining[arm, seed] = pretraining_run(root / f"{arm}-{seed}-pre", PRETRAIN_FINAL_LOSS.get((arm, seed)))
+            pretraining[arm, seed] = pretraining_run(root / f"{arm}-{seed}-pre", PRETRAIN_FINAL_LOSS.get((arm, seed)),
+                                                     PRETRAIN_PER_FRAME.get((arm, seed)))
     runs = [ArmRun(arm, seed, "stdlib", language_run(root / f"{arm}-{seed}-stdlib", curve),
                    pretraining.get((arm, seed)), KINDS[arm]) for (arm, seed), curve in LANGUAGE_CURVES.items()]
     if with_wiki:
@@ -192,7 +203,27 @@ def test_learned_dynamics_compares_the_final_loss_with_the_in_context_unigram(ex
     assert "| dyck | 0 | `../runs/dyck-0-pre` | 2,000 | 5.500 | 5.000 | 6.000 | no |" in markdown
     assert "**dyck** (seed 0) never went below the in-context unigram" in markdown
     assert "Its pre-pre-training never learned the dynamics (seed 0)" in markdown
-    assert "**nca-high** (seed" not in markdown
+    early_only = "**nca-high** (seed 0) went below the in-context unigram overall"  # the next test's paragraph
+    assert early_only in markdown and "**nca-high** (seed" not in markdown.replace(early_only, "")
+
+
+def test_frames_ahead_and_the_last_frames_compare_the_model_with_the_in_context_unigram_per_frame(experiment):
+    markdown, results = experiment.markdown, experiment.results
+    rows = {(row["arm"], row["seed"]): row for row in results["pretraining"]}
+    assert [rows["nca-high", seed]["frames_ahead"] for seed in (0, 1, 2)] == [[2, 3, 4], [2, 3, 4, 5, 6], [2, 6]]
+    assert rows["nca-high", 0]["frame_gaps"] == pytest.approx([-1.0, -0.5, -0.1, 0.1, 0.1])
+    # the last quarter of 5 frames is the last frame
+    assert [rows["nca-high", seed]["late_frame_gap"] for seed in (0, 1, 2)] == pytest.approx([0.1, -0.1, -0.1])
+    assert rows["dyck", 0]["frame_gaps"] is None and rows["text", 0]["frames_ahead"] is None
+    assert rows["dyck", 0]["late_frame_gap"] is None
+    assert "| nca-high | 0 | `../runs/nca-high-0-pre` | 2,000 | 4.500 | 5.000 | 6.000 | yes | 3 of 5 | +0.100 |" \
+        in markdown
+    assert "| yes | 5 of 5 | -0.100 |" in markdown and "| yes | 2 of 5 | -0.100 |" in markdown
+    assert "| dyck | 0 | `../runs/dyck-0-pre` | 2,000 | 5.500 | 5.000 | 6.000 | no | - | - |" in markdown
+    # only seed 0 is behind on its last frames
+    assert "**nca-high** (seed 0) went below the in-context unigram overall, but is behind it on the last frames" \
+        in markdown
+    assert "Its pre-pre-training fell behind the in-context unigram on the last frames (seed 0)" in markdown
 
 
 def test_a_run_already_below_the_target_at_0_tokens_has_an_infinite_speed_up_written_as_text(tmp_path):
@@ -212,15 +243,16 @@ def test_the_domain_table_appears_only_with_several_corpora(experiment, tmp_path
     assert "| nca-high | 9.91 (-10.0%) | 18.00 (-10.0%) |" in markdown
     assert "| dyck | 11.12 (+1.0%) | - |" in markdown
     assert sorted(path.name for path in out.glob("*.png")) == ["curves-stdlib.png", "curves-wikitext.png",
-                                                               "pretrain.png"]
+                                                               "pretrain-frames.png", "pretrain.png"]
     single = report(make_runs(tmp_path / "runs", with_wiki=False), tmp_path / "report")
     assert "## By domain" not in single
-    assert sorted(path.name for path in (tmp_path / "report").glob("*.png")) == ["curves.png", "pretrain.png"]
+    assert sorted(path.name for path in (tmp_path / "report").glob("*.png")) == ["curves.png", "pretrain-frames.png",
+                                                                                 "pretrain.png"]
 
 
 def test_pictures_are_png_files(experiment):
     out = experiment.out
-    for name in ("curves-stdlib.png", "curves-wikitext.png", "pretrain.png"):
+    for name in ("curves-stdlib.png", "curves-wikitext.png", "pretrain.png", "pretrain-frames.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no temporaries left
