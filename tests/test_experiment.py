@@ -263,7 +263,7 @@ def test_a_missing_corpus_path_and_options_without_a_corpus_are_refused(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["laptop", "workstation", "paper"])
+@pytest.mark.parametrize("name", ["laptop", "workstation", "code-bands", "paper"])
 def test_shipped_recipes_meet_their_budgets(name):
     """Every shipped recipe parses strictly; its steps hold its token budgets on its process count."""
     with open(os.path.join(RECIPES_DIR, f"{name}.toml"), "rb") as f:
@@ -278,6 +278,22 @@ def test_shipped_recipes_meet_their_budgets(name):
         assert steps == 5000 and config.model.d_model == 2048  # SPEC section 4: 5,000 steps of 32 x 1,024
     else:
         assert load_recipe(name).corpora[0].source == "stdlib"
+
+
+def test_code_bands_reuses_the_workstation_runs_of_seed_0(tmp_path):
+    """code-bands is the workstation's seed 0 plus nca-mid: its scratch and nca-high runs are the
+    workstation's own folders, so after the workstation recipe only nca-mid trains."""
+    def run_folders(name: str) -> dict:
+        planner = Planner(load_recipe(name), str(tmp_path), 2)
+        data = {key: str(tmp_path / "data" / step.key(str(tmp_path)))
+                for key, step in planner.pretrain_data_steps().items()}
+        chains = planner.chains(data, {"stdlib": str(tmp_path / "data" / "stdlib")}, lambda folder: folder)
+        return {(chain.arm, chain.seed): [step.run_dir for step in chain.steps] for chain in chains}
+
+    workstation, bands = run_folders("workstation"), run_folders("code-bands")
+    assert sorted(bands) == [("nca-high", 0), ("nca-mid", 0), ("scratch", 0)]
+    assert bands["scratch", 0] == workstation["scratch", 0] and bands["nca-high", 0] == workstation["nca-high", 0]
+    assert not set(bands["nca-mid", 0]) & {folder for folders in workstation.values() for folder in folders}
 
 
 def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
