@@ -1,4 +1,5 @@
-"""The tools that read runs and checkpoints: trainer.compare, trainer.evaluate, trainer.generate.
+"""The tools that read runs and checkpoints: trainer.compare, trainer.evaluate, trainer.generate,
+trainer.weights.
 
 The speed-up is checked against hand-computed values on synthetic curves; compare's command
 line on run folders whose metrics.jsonl the test writes. evaluate and generate read a real
@@ -16,12 +17,13 @@ import pytest
 import torch
 
 from tests.trainer_runs import MICRO_MODEL, metrics, run_trainer
-from trainer import compare, evaluate, generate
+from trainer import compare, evaluate, generate, weights
 from trainer.checkpoint import load_states, read_meta, save_checkpoint
 from trainer.compare import Curve, first_crossing, speed_up
 from trainer.config import ModelConfig
 from trainer.corpus import PrepareConfig, prepare_corpus
 from trainer.loading import load_checkpoint
+from trainer.model import Transformer
 from trainer.tokenizer import EOT, VOCAB_SIZE
 
 STDLIB_FILES = ("textwrap.py", "bisect.py", "heapq.py", "shlex.py", "fnmatch.py", "colorsys.py", "keyword.py",
@@ -272,3 +274,52 @@ def test_generate_bad_input_is_one_line_and_exit_2(language_run, nca_labelled_ch
         generate.main([*argv, "--prompt", "def "])
     error = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in error and error.count("\n") == 1, error
+
+
+# --- trainer.weights ------------------------------------------------------------------------------
+
+def test_a_fresh_model_is_at_its_initial_scale_in_every_group():
+    config = ModelConfig(layers=2, d_model=64, heads=2, mlp_hidden=128, context=32)
+    model = Transformer(config, 300)
+    model.init_weights(torch.Generator().manual_seed(0))
+    scales = weights.weight_scales(model.state_dict(), config)
+    assert scales["attention output (wo)"][1] == scales["MLP down"][1] == pytest.approx(0.02 / 2)  # 1/sqrt(2 layers)
+    assert scales["attention q, k, v"][1] == scales["embedding"][1] == 0.02
+    for group, (rms, initial) in scales.items():
+        assert rms == pytest.approx(initial, rel=0.05), group  # 4k to 25k draws per group
+    assert scales["block norms"] == scales["final norm"] == (1.0, 1.0)
+
+
+def test_weights_prints_each_groups_multiple_of_its_initial_scale_per_checkpoint(language_run, tmp_path, capsys):
+    """A copy of a real checkpoint with q, k and v tripled: that row triples, every other row is unchanged."""
+    folder = language_run / "step-00000002"
+    states = load_states(str(folder))
+    for name, tensor in states["model.pt"].items():
+        if name.endswith(("wq.weight", "wk.weight", "wv.weight")):
+            tensor.mul_(3)
+    tripled = save_checkpoint(str(tmp_path / "tripled"), 2, states, read_meta(str(folder)), keep=1)
+    assert weights.main([str(folder), tripled]) == 0
+    rows = {line[:23].strip(): line[23:].split() for line in capsys.readouterr().out.splitlines()[1:9]}
+    assert list(rows) == [*weights.BLOCK_GROUPS, *weights.TOP_GROUPS]
+    for group, (before, before_multiple, after, after_multiple) in rows.items():
+        if group == "attention q, k, v":
+            assert float(after) == pytest.approx(3 * float(before), abs=2e-4)
+            assert float(after_multiple.strip("(x)")) == pytest.approx(3 * float(before_multiple.strip("(x)")), abs=0.02)
+        else:
+            assert (after, after_multiple) == (before, before_multiple), group
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "is not a folder: give a checkpoint RUN/step-NNNNNNNN"),
+    ("truncated", "model.pt is missing, truncated or corrupt"),
+])
+def test_weights_bad_input_is_one_line_and_exit_2(language_run, tmp_path, capsys, case, message):
+    folder = tmp_path / "nothing"
+    if case == "truncated":
+        folder = tmp_path / "step-00000002"
+        shutil.copytree(language_run / "step-00000002", folder)
+        with open(folder / "model.pt", "r+b") as model_file:
+            model_file.truncate(100)
+    assert weights.main([str(folder)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1, error
