@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from experiment.stats import mean_interval, paired_percent_differences, relative_range_percent, spread
 from generator.atomic import write_bytes_atomically
+from trainer.baselines import FIRST_SCORED_FRAME
 from trainer.compare import CompareError, Curve, finish_figure, first_crossing, read_evaluations, speed_up, speed_up_text
 
 SCRATCH = "scratch"
@@ -208,10 +209,11 @@ def score_arm(arm: str, rows: list) -> dict:
 
 def score_pretraining_run(run: ArmRun, logged: LoggedRun) -> dict:
     """Final loss beside the last evaluation's baselines; learned the dynamics when below in-context.
-    NCA runs also count the frames on which the model is ahead of the in-context unigram."""
+    NCA runs also compare the model with the in-context unigram frame by frame."""
     baselines = logged.final.get("baselines")
     in_context = baselines["in_context_unigram"]["loss"] if baselines else None
-    gaps = frame_gaps(logged.final)
+    gaps = frame_gaps(logged)
+    quarter = None if gaps is None else max(1, len(gaps) // 4)
     return {"arm": run.arm, "seed": run.seed, "kind": run.pretrain_kind, "run": logged.name,
             "step": logged.final["step"], "tokens": logged.final["tokens"], "loss": logged.final["loss"],
             "in_context_unigram_loss": in_context, "unigram_loss": baselines["unigram"]["loss"] if baselines else None,
@@ -219,31 +221,34 @@ def score_pretraining_run(run: ArmRun, logged: LoggedRun) -> dict:
             "frame_gaps": gaps,
             "frames_ahead": None if gaps is None else [FIRST_SCORED_FRAME + index for index, gap in enumerate(gaps)
                                                        if gap < 0],
-            "late_frame_gap": None if not gaps else statistics.fmean(gaps[-late_frame_count(len(gaps)):])}
+            "first_quarter_gap": None if gaps is None else statistics.fmean(gaps[:quarter]),
+            "last_quarter_gap": None if gaps is None else statistics.fmean(gaps[-quarter:])}
 
 
-FIRST_SCORED_FRAME = 2
-"""Frames are numbered from 1, as in trainer.plot; frame 1 is context only, so per-frame losses start at 2."""
-
-
-def frame_gaps(record: dict) -> list | None:
-    """Per scored frame, the model's validation loss minus the in-context unigram's on that frame
-    (negative: the model is ahead); None for rows without frames (Dyck, text)."""
-    baseline = ((record.get("baselines") or {}).get("in_context_unigram") or {}).get("per_frame")
-    if "per_frame" not in record or baseline is None:
+def frame_gaps(logged: LoggedRun) -> list | None:
+    """Per scored frame of the last evaluation, the model's validation loss minus the in-context
+    unigram's on that frame (negative: the model is ahead); None without per-frame figures (Dyck
+    and text rows, or logs without per-frame baselines)."""
+    model = logged.final.get("per_frame")
+    counting = ((logged.final.get("baselines") or {}).get("in_context_unigram") or {}).get("per_frame")
+    if not model or not counting:
         return None
-    return [model - counting for model, counting in zip(record["per_frame"], baseline)]
+    if len(model) != len(counting):
+        raise ReportError(f"{logged.name}: the last evaluation has {len(model)} per-frame losses but its in-context "
+                          f"unigram has {len(counting)}: give the metrics.jsonl the trainer wrote, unedited")
+    return [loss - baseline for loss, baseline in zip(model, counting)]
 
 
-def late_frame_count(frames: int) -> int:
-    """The last quarter of the scored frames (at least one): where the context holds the most of the trajectory."""
-    return max(1, frames // 4)
+def behind_on_last_frames(row: dict) -> bool:
+    """Below the in-context unigram overall, but behind it on the last quarter of the frames: where
+    the context shows the most of the trajectory, counting its tokens predicts better than the model."""
+    return bool(row["learned_dynamics"]) and row["last_quarter_gap"] is not None and row["last_quarter_gap"] > 0
 
 
-def behind_on_late_frames(row: dict) -> bool:
-    """Below the in-context unigram overall but behind it on the last frames, on average: what was learned
-    helps where the context holds little, and counting tokens beats it where the context holds much."""
-    return bool(row["learned_dynamics"]) and row["late_frame_gap"] is not None and row["late_frame_gap"] > 0
+def seeds_where(pretraining: list, arm: dict, holds) -> list:
+    """The seeds (as text) of the arm's pre-pre-training rows for which `holds(row)` is true."""
+    return [str(row["seed"]) for row in pretraining
+            if row["arm"] == arm["arm"] and row["seed"] in arm["seeds"] and holds(row)]
 
 
 def canonical_json(results: dict) -> bytes:
@@ -363,16 +368,14 @@ def finding(arm: dict, pretraining: list) -> str:
         text = (f"{said}, within seed noise: its 95% interval {interval} contains 0."
                 if arm["verdict"] == "within seed noise" else
                 f"{said}, {arm['verdict']}: its 95% interval {interval} excludes 0.")
-    unlearned = [str(row["seed"]) for row in pretraining
-                 if row["arm"] == arm["arm"] and row["seed"] in arm["seeds"] and row["learned_dynamics"] is False]
+    unlearned = seeds_where(pretraining, arm, lambda row: row["learned_dynamics"] is False)
     if unlearned:
         text += (f" Its pre-pre-training never learned the dynamics (seed {', '.join(unlearned)}): no transfer was to "
                  f"be expected there.")
-    late = [str(row["seed"]) for row in pretraining
-            if row["arm"] == arm["arm"] and row["seed"] in arm["seeds"] and behind_on_late_frames(row)]
-    if late:
-        text += (f" Its pre-pre-training fell behind the in-context unigram on the last frames (seed {', '.join(late)}):"
-                 f" it had not learned to infer the rule in context.")
+    behind = seeds_where(pretraining, arm, behind_on_last_frames)
+    if behind:
+        text += (f" Its pre-pre-training model is behind the in-context unigram on the last frames (seed "
+                 f"{', '.join(behind)}; see the pre-pre-training section).")
     return text
 
 
@@ -403,35 +406,38 @@ def pretraining_section(rows: list) -> list:
              "Final validation loss (nats per token) beside the last evaluation's two baselines: the unigram (token "
              "frequencies) and the in-context unigram (copying tokens already in the sequence). Below the in-context "
              "unigram, the model predicts the data better than copying does: it learned the dynamics. For NCA rows, "
-             "the frames on which the model is ahead of the in-context unigram at the last evaluation (frame 1 is "
-             "context only), and its loss minus the in-context unigram's on the last quarter of the frames: a model "
-             "that infers the rule in context pulls further ahead on later frames, where there is more of the "
-             "trajectory to infer it from.", ""]
+             "the same comparison frame by frame at the last evaluation (frame 1 is context only): on how many "
+             "frames the model is ahead, and its loss minus the in-context unigram's, averaged over the first and "
+             "over the last quarter of the frames (negative: ahead). A model that infers the rule in context should "
+             "do best on the last frames, where the most of the trajectory is in view.", ""]
     lines += table(["arm", "seed", "run", "tokens", "final loss", "in-context unigram", "unigram", "learned dynamics",
-                    "frames ahead of in-context", "last frames vs in-context"],
+                    "frames ahead", "vs in-context: first -> last quarter"],
                    [[row["arm"], str(row["seed"]), f"`{row['run']}`", f"{row['tokens']:,}", f"{row['loss']:.3f}",
                      loss_text(row["in_context_unigram_loss"]), loss_text(row["unigram_loss"]),
                      {True: "yes", False: "no", None: "n/a (no baselines)"}[row["learned_dynamics"]],
-                     frames_ahead_cell(row), "-" if row["late_frame_gap"] is None else f"{row['late_frame_gap']:+.3f}"]
-                    for row in rows])
+                     *frame_cells(row)] for row in rows])
     unlearned = [row for row in rows if row["learned_dynamics"] is False]
     for arm in dict.fromkeys(row["arm"] for row in unlearned):
         seeds = ", ".join(str(row["seed"]) for row in unlearned if row["arm"] == arm)
         lines += [f"**{arm}** (seed {seeds}) never went below the in-context unigram: that model did not learn the "
                   f"dynamics, so it cannot be expected to transfer anything; its language runs test an "
                   f"initialisation, not what the data teaches.", ""]
-    late = [row for row in rows if behind_on_late_frames(row)]
-    for arm in dict.fromkeys(row["arm"] for row in late):
-        seeds = ", ".join(str(row["seed"]) for row in late if row["arm"] == arm)
-        lines += [f"**{arm}** (seed {seeds}) went below the in-context unigram overall, but is behind it on the "
-                  f"last frames: its lead is on the early frames, so it predicts from what it learned of the data's "
-                  f"statistics where the context holds little, and uses a long context less well than counting its "
-                  f"tokens does. It has not learned to infer the rule in context.", ""]
+    behind = [row for row in rows if behind_on_last_frames(row)]
+    for arm in dict.fromkeys(row["arm"] for row in behind):
+        seeds = ", ".join(str(row["seed"]) for row in behind if row["arm"] == arm)
+        lines += [f"**{arm}** (seed {seeds}) went below the in-context unigram overall, but not on the last quarter "
+                  f"of the frames: its lead is on the early frames, and where the context shows the most of the "
+                  f"trajectory, counting the tokens already in the sequence predicts better than the model does. "
+                  f"That is not what a model that infers the rule in context would do.", ""]
     return lines
 
 
-def frames_ahead_cell(row: dict) -> str:
-    return "-" if row["frame_gaps"] is None else f"{len(row['frames_ahead'])} of {len(row['frame_gaps'])}"
+def frame_cells(row: dict) -> list:
+    """The per-frame columns of a pre-pre-training row: frames ahead, first -> last quarter gap."""
+    if row["frame_gaps"] is None:
+        return ["-", "-"]
+    return [f"{len(row['frames_ahead'])} of {len(row['frame_gaps'])}",
+            f"{row['first_quarter_gap']:+.3f} -> {row['last_quarter_gap']:+.3f}"]
 
 
 def loss_text(loss: float | None) -> str:
@@ -459,7 +465,7 @@ def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, ar
     if pretraining:
         draw_pretraining_curves(plt, pretraining, colours, os.path.join(out_dir, "pretrain.png"))
         figures.append(("pretrain.png", "pre-pre-training validation loss against tokens"))
-    framed = [(run, logged) for run, logged in pretraining if frame_gaps(logged.final) is not None]
+    framed = [(run, logged) for run, logged in pretraining if frame_gaps(logged) is not None]
     if framed:
         draw_frame_gaps(plt, framed, colours, os.path.join(out_dir, "pretrain-frames.png"))
         figures.append(("pretrain-frames.png", "pre-pre-training: loss per frame minus the in-context unigram's, "
@@ -502,7 +508,7 @@ def draw_frame_gaps(plt, framed: list, colours: dict, out: str) -> None:
     model is ahead of counting tokens on that frame."""
     figure, axis = plt.subplots(figsize=(8, 5))
     for (run, logged), label in zip(framed, arm_labels(framed)):
-        gaps = frame_gaps(logged.final)
+        gaps = frame_gaps(logged)
         axis.plot(range(FIRST_SCORED_FRAME, FIRST_SCORED_FRAME + len(gaps)), gaps, "o-", markersize=2, linewidth=1,
                   color=colours[run.arm], label=label)
     axis.axhline(0, color="black", linestyle="--", linewidth=1, label="in-context unigram")

@@ -10,6 +10,7 @@ interval is mean +- 4.303 sd / sqrt(3). Every language curve is evaluated at 0, 
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,14 @@ WIKI_CURVES = {"scratch": (100, 50, 30, 25, 20), "nca-high": (100, 45, 25, 19, 1
 IN_CONTEXT, UNIGRAM = 5.0, 6.0
 PRETRAIN_FINAL_LOSS = {("nca-high", 0): 4.5, ("nca-high", 1): 4.8, ("nca-high", 2): 4.9,
                        ("dyck", 0): 5.5, ("dyck", 1): 4.0, ("dyck", 2): 4.0}  # dyck seed 0 stays above in-context
-IN_CONTEXT_PER_FRAME = (5.4, 5.2, 5.0, 4.8, 4.6)  # frames 2 to 6
-PRETRAIN_PER_FRAME = {("nca-high", 0): (4.4, 4.7, 4.9, 4.9, 4.7),  # ahead on frames 2-4, behind on 5 and 6
-                      ("nca-high", 1): (4.8, 4.8, 4.8, 4.7, 4.5),  # ahead on every frame
-                      ("nca-high", 2): (5.0, 5.3, 5.1, 4.9, 4.5)}  # ahead on frames 2 and 6
+IN_CONTEXT_PER_FRAME = (5.4, 5.3, 5.2, 5.1, 5.0, 4.9, 4.8, 4.7)  # frames 2 to 9; a quarter is 2 frames
+PRETRAIN_PER_FRAME = {
+    # gaps -1.0 -0.8 -0.4 -0.2 -0.1 0 +0.1 +0.2: ahead on frames 2-6; quarters -0.9 and +0.15, behind at the end
+    ("nca-high", 0): (4.4, 4.5, 4.8, 4.9, 4.9, 4.9, 4.9, 4.9),
+    # gaps -0.1 -0.2 -0.3 -0.3 -0.4 -0.5 -0.6 -0.7: ahead on every frame; quarters -0.15 and -0.65
+    ("nca-high", 1): (5.3, 5.1, 4.9, 4.8, 4.6, 4.4, 4.2, 4.0),
+    # gaps -0.4 +0.1 +0.1 -0.1 +0.1 +0.1 +0.1 -0.3: ahead on frames 2, 5 and 9; quarters -0.15 and -0.1
+    ("nca-high", 2): (5.0, 5.4, 5.3, 5.0, 5.1, 5.0, 4.9, 4.4)}
 KINDS = {"scratch": "none", "nca-high": "nca", "dyck": "dyck", "text": "text"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -203,27 +208,51 @@ def test_learned_dynamics_compares_the_final_loss_with_the_in_context_unigram(ex
     assert "| dyck | 0 | `../runs/dyck-0-pre` | 2,000 | 5.500 | 5.000 | 6.000 | no |" in markdown
     assert "**dyck** (seed 0) never went below the in-context unigram" in markdown
     assert "Its pre-pre-training never learned the dynamics (seed 0)" in markdown
-    early_only = "**nca-high** (seed 0) went below the in-context unigram overall"  # the next test's paragraph
-    assert early_only in markdown and "**nca-high** (seed" not in markdown.replace(early_only, "")
+    assert not re.search(r"\*\*nca-high\*\* \(seed [0-9, ]+\) never went below", markdown)
 
 
-def test_frames_ahead_and_the_last_frames_compare_the_model_with_the_in_context_unigram_per_frame(experiment):
+def test_nca_runs_are_compared_with_the_in_context_unigram_frame_by_frame(experiment):
     markdown, results = experiment.markdown, experiment.results
     rows = {(row["arm"], row["seed"]): row for row in results["pretraining"]}
-    assert [rows["nca-high", seed]["frames_ahead"] for seed in (0, 1, 2)] == [[2, 3, 4], [2, 3, 4, 5, 6], [2, 6]]
-    assert rows["nca-high", 0]["frame_gaps"] == pytest.approx([-1.0, -0.5, -0.1, 0.1, 0.1])
-    # the last quarter of 5 frames is the last frame
-    assert [rows["nca-high", seed]["late_frame_gap"] for seed in (0, 1, 2)] == pytest.approx([0.1, -0.1, -0.1])
-    assert rows["dyck", 0]["frame_gaps"] is None and rows["text", 0]["frames_ahead"] is None
-    assert rows["dyck", 0]["late_frame_gap"] is None
-    assert "| nca-high | 0 | `../runs/nca-high-0-pre` | 2,000 | 4.500 | 5.000 | 6.000 | yes | 3 of 5 | +0.100 |" \
-        in markdown
-    assert "| yes | 5 of 5 | -0.100 |" in markdown and "| yes | 2 of 5 | -0.100 |" in markdown
+    assert [rows["nca-high", seed]["frames_ahead"] for seed in (0, 1, 2)] == [[2, 3, 4, 5, 6], list(range(2, 10)),
+                                                                              [2, 5, 9]]
+    assert rows["nca-high", 0]["frame_gaps"] == pytest.approx([-1.0, -0.8, -0.4, -0.2, -0.1, 0, 0.1, 0.2], abs=1e-12)
+    assert [rows["nca-high", seed]["first_quarter_gap"] for seed in (0, 1, 2)] == pytest.approx([-0.9, -0.15, -0.15])
+    assert [rows["nca-high", seed]["last_quarter_gap"] for seed in (0, 1, 2)] == pytest.approx([0.15, -0.65, -0.1])
+    for row in (rows["dyck", 0], rows["text", 0]):  # no frames
+        assert row["frame_gaps"] is row["frames_ahead"] is row["first_quarter_gap"] is row["last_quarter_gap"] is None
+    assert "| nca-high | 0 | `../runs/nca-high-0-pre` | 2,000 | 4.500 | 5.000 | 6.000 | yes | 5 of 8 | -0.900 -> " \
+           "+0.150 |" in markdown
+    assert "| yes | 8 of 8 | -0.150 -> -0.650 |" in markdown and "| yes | 3 of 8 | -0.150 -> -0.100 |" in markdown
     assert "| dyck | 0 | `../runs/dyck-0-pre` | 2,000 | 5.500 | 5.000 | 6.000 | no | - | - |" in markdown
-    # only seed 0 is behind on its last frames
-    assert "**nca-high** (seed 0) went below the in-context unigram overall, but is behind it on the last frames" \
-        in markdown
-    assert "Its pre-pre-training fell behind the in-context unigram on the last frames (seed 0)" in markdown
+    # only seed 0 is behind on its last quarter
+    assert "**nca-high** (seed 0) went below the in-context unigram overall, but not on the last quarter of the " \
+           "frames" in markdown
+    assert "Its pre-pre-training model is behind the in-context unigram on the last frames (seed 0;" in markdown
+
+
+def test_frames_are_left_out_without_per_frame_baselines_and_refused_when_they_do_not_match(tmp_path):
+    scratch = language_run(tmp_path / "scratch", LANGUAGE_CURVES["scratch", 0])
+    pretrain = pretraining_run(tmp_path / "pre", 4.5, PRETRAIN_PER_FRAME["nca-high", 0])
+    runs = [ArmRun("scratch", 0, "stdlib", scratch, None, "none"),
+            ArmRun("nca-high", 0, "stdlib", language_run(tmp_path / "nca", LANGUAGE_CURVES["nca-high", 0]), pretrain,
+                   "nca")]
+    records = [json.loads(line) for line in (tmp_path / "pre" / "metrics.jsonl").read_text().splitlines()]
+    for baselines_per_frame, expected in ((None, None), (list(IN_CONTEXT_PER_FRAME[:-1]), ReportError)):
+        for record in records:
+            if record["kind"] == "eval":
+                record["baselines"]["in_context_unigram"].pop("per_frame", None)
+                if baselines_per_frame:
+                    record["baselines"]["in_context_unigram"]["per_frame"] = baselines_per_frame
+        (tmp_path / "pre" / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+        if expected is ReportError:
+            with pytest.raises(ReportError, match="has 8 per-frame losses but its in-context unigram has 7"):
+                report(runs, tmp_path / "report")
+        else:
+            markdown = report(runs, tmp_path / "report")
+            [row] = json.loads((tmp_path / "report" / "results.json").read_text())["pretraining"]
+            assert row["learned_dynamics"] is True and row["frame_gaps"] is None and row["last_quarter_gap"] is None
+            assert "| yes | - | - |" in markdown and not (tmp_path / "report" / "pretrain-frames.png").exists()
 
 
 def test_a_run_already_below_the_target_at_0_tokens_has_an_infinite_speed_up_written_as_text(tmp_path):

@@ -9,6 +9,7 @@ corpus prepared from standard-library files.
 
 import json
 import math
+import re
 import shutil
 import sysconfig
 from pathlib import Path
@@ -299,27 +300,39 @@ def test_weights_prints_each_groups_multiple_of_its_initial_scale_per_checkpoint
             tensor.mul_(3)
     tripled = save_checkpoint(str(tmp_path / "tripled"), 2, states, read_meta(str(folder)), keep=1)
     assert weights.main([str(folder), tripled]) == 0
-    rows = {line[:23].strip(): line[23:].split() for line in capsys.readouterr().out.splitlines()[1:9]}
+    lines = capsys.readouterr().out.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == ["group", f"{folder} (language)", f"{tripled} (language)"]
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line) for line in lines[1:])
+            if cells[0] in (*weights.BLOCK_GROUPS, *weights.TOP_GROUPS)}
     assert list(rows) == [*weights.BLOCK_GROUPS, *weights.TOP_GROUPS]
-    for group, (before, before_multiple, after, after_multiple) in rows.items():
+
+    def rms_and_multiple(cell: str) -> tuple:
+        rms, multiple = cell.split()
+        return float(rms), float(multiple.strip("(x)"))
+
+    for group, (before, after) in rows.items():
         if group == "attention q, k, v":
-            assert float(after) == pytest.approx(3 * float(before), abs=2e-4)
-            assert float(after_multiple.strip("(x)")) == pytest.approx(3 * float(before_multiple.strip("(x)")), abs=0.02)
+            (rms, multiple), (tripled_rms, tripled_multiple) = rms_and_multiple(before), rms_and_multiple(after)
+            assert tripled_rms == pytest.approx(3 * rms, abs=2e-4)
+            assert tripled_multiple == pytest.approx(3 * multiple, abs=0.02)
         else:
-            assert (after, after_multiple) == (before, before_multiple), group
+            assert after == before, group
 
 
 @pytest.mark.parametrize("case, message", [
-    ("missing", "is not a folder: give a checkpoint RUN/step-NNNNNNNN"),
+    ("missing", "is not a folder: give a checkpoint folder RUN/step-NNNNNNNN"),
+    ("run folder", "is a run folder: give one of its checkpoints, e.g."),
     ("truncated", "model.pt is missing, truncated or corrupt"),
+    ("no checkpoint", "the following arguments are required: CHECKPOINT"),
 ])
 def test_weights_bad_input_is_one_line_and_exit_2(language_run, tmp_path, capsys, case, message):
-    folder = tmp_path / "nothing"
+    argv = {"missing": [str(tmp_path / "nothing")], "run folder": [str(language_run)],
+            "truncated": [str(tmp_path / "step-00000002")], "no checkpoint": []}[case]
     if case == "truncated":
-        folder = tmp_path / "step-00000002"
-        shutil.copytree(language_run / "step-00000002", folder)
-        with open(folder / "model.pt", "r+b") as model_file:
+        shutil.copytree(language_run / "step-00000002", tmp_path / "step-00000002")
+        with open(tmp_path / "step-00000002" / "model.pt", "r+b") as model_file:
             model_file.truncate(100)
-    assert weights.main([str(folder)]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        weights.main(argv)
     error = capsys.readouterr().err
-    assert message in error and error.count("\n") == 1, error
+    assert exit_info.value.code == 2 and message in error and error.count("\n") == 1, error

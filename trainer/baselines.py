@@ -20,6 +20,9 @@ no mask: their baselines are computed over whole sequences, without per-frame fi
 
 import numpy as np
 
+FIRST_SCORED_FRAME = 2
+"""Frames are numbered from 1; frame 1 is context only (its targets are not scored), so every
+per-frame list, the baselines' and the model's, starts at frame 2."""
 ALPHAS = tuple(2.0 ** (k / 2) for k in range(-4, 27))  # 0.25 ... 8192
 
 
@@ -62,7 +65,8 @@ def summarise_baselines(samples: np.ndarray, unigram: np.ndarray, mask: np.ndarr
     def summary(loss, **extra):
         result = {"loss": float(loss[:, mask].mean()), **extra}
         if frames is not None:
-            result["per_frame"] = [float(loss[:, frames == f].mean()) for f in range(1, frame_count) if (frames == f).any()]
+            scored = range(FIRST_SCORED_FRAME - 1, frame_count)  # 0-based frame indices
+            result["per_frame"] = [float(loss[:, frames == f].mean()) for f in scored if (frames == f).any()]
         return result
 
     best_alpha = min(ALPHAS, key=lambda a: losses["in_context"][a][:, mask].mean())

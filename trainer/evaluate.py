@@ -26,6 +26,7 @@ import sys
 
 import torch
 
+from trainer.baselines import FIRST_SCORED_FRAME
 from trainer.checkpoint import CheckpointError
 from trainer.config import RunConfig, TrainConfigError
 from trainer.data_plan import plan_data
@@ -85,7 +86,8 @@ def report_lines(record: dict) -> list:
         lines.append(f"baselines   in-context unigram {context['loss']:.4f}, unigram {unigram['loss']:.4f}")
     if "per_frame" in record:  # NCA; a Dyck row has no frames
         lines.append(f"{'frame':>5}  {'model':>8}  {'in-context':>10}  {'unigram':>8}")
-        for frame, losses in enumerate(zip(record["per_frame"], context["per_frame"], unigram["per_frame"]), start=2):
+        for frame, losses in enumerate(zip(record["per_frame"], context["per_frame"], unigram["per_frame"]),
+                                   start=FIRST_SCORED_FRAME):
             lines.append(f"{frame:>5}  {losses[0]:>8.4f}  {losses[1]:>10.4f}  {losses[2]:>8.4f}")
     return lines
 

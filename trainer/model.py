@@ -93,6 +93,16 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
+def initial_std(name: str, config: ModelConfig) -> float:
+    """The scale parameter `name` starts at: norm weights are the constant 1; other weights are
+    Normal(0, init_std), the output projections wo and down scaled by 1/sqrt(2 * layers) as GPT-2 does."""
+    if name.endswith("norm.weight"):
+        return 1.0
+    if name.endswith(("wo.weight", "down.weight")):
+        return config.init_std / math.sqrt(2 * config.layers)
+    return config.init_std
+
+
 class Transformer(nn.Module):
     def __init__(self, config: ModelConfig, vocab_size: int):
         super().__init__()
@@ -108,16 +118,14 @@ class Transformer(nn.Module):
         self.register_buffer("rotary_sin", sin, persistent=False)
 
     def init_weights(self, generator: torch.Generator) -> None:
-        """Normal(0, init_std) weights, output projections scaled by 1/sqrt(2 * layers), norms at 1:
-        drawn from `generator` in parameter order, so the same seed gives the same bits."""
-        scaled = self.config.init_std / math.sqrt(2 * self.config.layers)
+        """Every weight at its initial_std, norms at 1: drawn from `generator` in parameter order,
+        so the same seed gives the same bits."""
         with torch.no_grad():
             for name, parameter in self.named_parameters():
                 if name.endswith("norm.weight"):
                     parameter.fill_(1.0)
                 else:
-                    std = scaled if name.endswith(("wo.weight", "down.weight")) else self.config.init_std
-                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+                    parameter.copy_(torch.randn(parameter.shape, generator=generator) * initial_std(name, self.config))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, T, padded vocabulary) logits; rows past vocab_size are masked out."""

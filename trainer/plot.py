@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+from trainer.baselines import FIRST_SCORED_FRAME
 from trainer.metrics import read_metrics
 
 
@@ -50,14 +51,16 @@ def draw(run_dirs: list, out: str, title: str = "", baselines: dict | None = Non
                         markersize=3, label=f"{name} validation")
             last = evaluations[-1]
             if "per_frame" in last:  # NCA rows; Dyck rows and text have no frames
-                frames.plot(range(2, 2 + len(last["per_frame"])), last["per_frame"], "o-", color=colour, markersize=3,
+                frames.plot(range(FIRST_SCORED_FRAME, FIRST_SCORED_FRAME + len(last["per_frame"])), last["per_frame"],
+                            "o-", color=colour, markersize=3,
                             label=f"{name} at {last['tokens'] / 1e6:.2f}M tokens")
             baselines = baselines or last.get("baselines")
     if baselines:
         for key, style, label in (("unigram", ":", "unigram"), ("in_context_unigram", "--", "in-context unigram")):
             curves.axhline(baselines[key]["loss"], color="black", linestyle=style, linewidth=1, label=label)
             if "per_frame" in baselines[key]:
-                frames.plot(range(2, 2 + len(baselines[key]["per_frame"])), baselines[key]["per_frame"], style,
+                frames.plot(range(FIRST_SCORED_FRAME, FIRST_SCORED_FRAME + len(baselines[key]["per_frame"])),
+                            baselines[key]["per_frame"], style,
                             color="black", linewidth=1, label=label)
     curves.set(xlabel="training tokens (millions)", ylabel="cross-entropy (nats / token)", title=title or "loss")
     frames.set(xlabel="frame (1 = context only)", ylabel="validation cross-entropy", title="validation loss per frame")

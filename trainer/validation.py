@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from trainer.baselines import summarise_baselines, unigram_distribution
+from trainer.baselines import FIRST_SCORED_FRAME, summarise_baselines, unigram_distribution
 from trainer.config import RunConfig
 from trainer.data_plan import DataPlan, read_rows, unigram_rows
 from trainer.objective import target_frames, target_mask, token_losses
@@ -106,7 +106,7 @@ def evaluate(model, validation: ValidationSet, micro_batch: int, device: torch.d
     loss = float(sums.sum() / counts.sum())
     result = {"loss": loss, "perplexity": math.exp(loss), "rows": len(validation.samples)}
     if validation.frames is not None:
-        result["per_frame"] = (sums / counts.clamp(min=1))[1:].tolist()  # frame 1 is context only
+        result["per_frame"] = (sums / counts.clamp(min=1))[FIRST_SCORED_FRAME - 1:].tolist()
     if validation.baselines is not None:
         result["baselines"] = validation.baselines
     if validation.bytes_per_token:

@@ -2,23 +2,22 @@
 from the scale they started at.
 
 Per checkpoint, the root mean square of each group of tensors over all layers, as a multiple
-of its scale at initialisation (trainer.model: Normal(0, init_std), the output projections wo
-and down scaled by 1/sqrt(2 layers), norms at 1). Why it matters for transfer: Adam moves each
+of its scale at initialisation (trainer.model.initial_std: Normal(0, init_std), the output
+projections wo and down scaled by 1/sqrt(2 layers), norms at 1). Why it matters for transfer: Adam moves each
 weight by about the learning rate per step whatever its size, so blocks that pre-pre-training
 left at several times their initial scale change proportionally less during the language stage
 than fresh ones do. Comparing an NCA checkpoint with a scratch run's shows whether that is the
-case. Reads model.pt only, after checking every file against meta.json.
+case. The checkpoint is read through trainer.loading, so a damaged one is a one-line error.
 """
 
 import argparse
 import math
-import os
 import sys
 
-import torch
-
-from trainer.checkpoint import CheckpointError, read_meta
+from trainer.checkpoint import CheckpointError
 from trainer.config import ModelConfig
+from trainer.loading import load_checkpoint
+from trainer.model import initial_std
 
 BLOCK_GROUPS = {
     "attention q, k, v": ("attention.wq.weight", "attention.wk.weight", "attention.wv.weight"),
@@ -32,16 +31,8 @@ TOP_GROUPS = {"embedding": "embed.weight", "final norm": "norm.weight", "output 
 """Tensors outside the blocks; the embedding and output layer are not carried over by a transfer."""
 
 
-def initial_scale(group: str, config: ModelConfig) -> float:
-    """The RMS a group's tensors have at initialisation."""
-    if "norm" in group:
-        return 1.0
-    if group in ("attention output (wo)", "MLP down"):
-        return config.init_std / math.sqrt(2 * config.layers)
-    return config.init_std
-
-
 def group_names(group: str, config: ModelConfig) -> list:
+    """The state-dict names of a group's tensors, over every layer for block groups."""
     if group in TOP_GROUPS:
         return [TOP_GROUPS[group]]
     return [f"blocks.{layer}.{part}" for layer in range(config.layers) for part in BLOCK_GROUPS[group]]
@@ -51,26 +42,15 @@ def weight_scales(state: dict, config: ModelConfig) -> dict:
     """{group: (RMS over the group's tensors, RMS at initialisation)} of a model state dict."""
     scales = {}
     for group in (*BLOCK_GROUPS, *TOP_GROUPS):
-        tensors = [state[name].float() for name in group_names(group, config)]
-        squares = sum(float(tensor.pow(2).sum()) for tensor in tensors)
-        scales[group] = (math.sqrt(squares / sum(tensor.numel() for tensor in tensors)), initial_scale(group, config))
+        names = group_names(group, config)
+        squares = sum(float(state[name].float().pow(2).sum()) for name in names)
+        count = sum(state[name].numel() for name in names)
+        scales[group] = (math.sqrt(squares / count), initial_std(names[0], config))
     return scales
 
 
-def checkpoint_scales(folder: str) -> tuple:
-    """(label, scales) of a checkpoint folder; CheckpointError when it is not a complete checkpoint."""
-    if not os.path.isdir(folder):
-        raise CheckpointError(f"{folder} is not a folder: give a checkpoint RUN/step-NNNNNNNN")
-    meta = read_meta(folder)
-    config = ModelConfig(**meta["config"]["model"])
-    state = torch.load(os.path.join(folder, "model.pt"), map_location="cpu", weights_only=True)
-    path = os.path.normpath(os.path.abspath(folder))
-    label = f"{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}"
-    return f"{label} ({meta['stage']})", weight_scales(state, config)
-
-
 def render(checkpoints: list) -> str:
-    """One row per group, one column per checkpoint: 'RMS (multiple of its initial scale)'."""
+    """One row per group, one column per (label, scales): 'RMS (multiple of its initial scale)'."""
     header = ["group", *(label for label, _ in checkpoints)]
     rows = [[group, *(f"{scales[group][0]:.4f} ({scales[group][0] / scales[group][1]:.2f}x)"
                       for _, scales in checkpoints)] for group in (*BLOCK_GROUPS, *TOP_GROUPS)]
@@ -80,15 +60,20 @@ def render(checkpoints: list) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.weights", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from generator.arguments import OneLineParser
+
+    parser = OneLineParser(prog="python -m trainer.weights", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", help="checkpoint folders RUN/step-NNNNNNNN")
     arguments = parser.parse_args(argv)
+    checkpoints = []
     try:
-        checkpoints = [checkpoint_scales(folder) for folder in arguments.checkpoints]
+        for folder in arguments.checkpoints:
+            loaded = load_checkpoint(folder)
+            checkpoints.append((f"{folder} ({loaded.stage})",
+                                weight_scales(loaded.model.state_dict(), loaded.config.model)))
     except CheckpointError as error:
-        print(f"python -m trainer.weights: error: {error}", file=sys.stderr)
-        return 2
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(render(checkpoints), end="")
     return 0
 
