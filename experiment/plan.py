@@ -1,5 +1,6 @@
 """A recipe expanded into concrete steps: the data each arm needs, then per (arm, seed) a chain
-of a pre-pre-training run and one language run per target corpus.
+of a pre-pre-training run and one language run per target corpus. A variant's language runs
+join the chain of the arm it starts from (`of`): one pre-pre-training run serves both.
 
 Folders are named by content so that whatever can be shared is:
 
@@ -29,20 +30,21 @@ NCA_VOCAB, DYCK_VOCAB, TEXT_VOCAB = 10_002, 128, 50_257
 
 @dataclass(frozen=True)
 class Chain:
-    """One arm and seed: its pre-pre-training run (None for scratch) and its language run per corpus."""
+    """One pre-pre-training arm (or scratch) and seed: its pre-pre-training run (None for scratch)
+    and the language runs that start from it, of the arm itself and of its variants, per corpus."""
 
     arm: str
-    """Arm name."""
+    """The arm whose pre-pre-training run this is (scratch: none)."""
     seed: int
     """Experiment seed."""
     pretrain: TrainStep | None
     """The pre-pre-training run."""
     language: tuple
-    """(corpus label, TrainStep) per target corpus."""
+    """(arm, corpus label, TrainStep) per language run."""
 
     @property
     def steps(self) -> list:
-        return ([self.pretrain] if self.pretrain else []) + [step for _, step in self.language]
+        return ([self.pretrain] if self.pretrain else []) + [step for _, _, step in self.language]
 
 
 def pretrain_kind(arm: str) -> str:
@@ -113,13 +115,15 @@ class Planner:
         return {spec.label: prepare_step(spec, self.out, self.cpus) for spec in self.recipe.corpora}
 
     def train_step(self, label: str, name: str, folder: str, stage, stage_name: str, seed: int, data: dict,
-                   vocab: int, init_from: str = "") -> TrainStep:
+                   vocab: int, init_from: str = "", transfer: tuple = ()) -> TrainStep:
         """A trainer run of `stage` named `name` (folder) and `label` (progress), reading `data`
-        ({'data.train': folder, 'data.validation': folder}) through the catalog (`self.locate`)."""
+        ({'data.train': folder, 'data.validation': folder}) through the catalog (`self.locate`),
+        started from `init_from` with a variant's `transfer` overrides."""
         config, steps = resolved_stage(stage, stage_name, seed, self.threads, self.recipe.processes, data["data.train"])
         overrides = [("stage", stage_name), *data.items(), *stage_overrides(stage, steps, seed, self.threads)]
         if init_from:
             overrides.append(("transfer.init_from", init_from))
+        overrides += transfer
         portable = [(key, self.portable(value)) for key, value in overrides]
         run_dir = os.path.join(folder, f"{name}-{content_hash([stage.recipe, portable])}")
         served = [(key, self.locate(value) if key in data else value) for key, value in overrides]
@@ -130,11 +134,14 @@ class Planner:
                          self.recipe.processes)
 
     def chains(self, data: dict, corpora: dict, locate) -> list:
-        """Every (arm, seed) chain, given the data folders: {(arm, seed|'validation'|'train'): folder} and
-        {corpus label: corpus folder}, and locate(folder) -> the URL a trainer reads it from."""
+        """Every (pre-pre-training arm, seed) chain, given the data folders: {(arm, seed|'validation'|'train'):
+        folder} and {corpus label: corpus folder}, and locate(folder) -> the URL a trainer reads it from."""
         recipe, chains, self.locate = self.recipe, [], locate
+        starting_from = {}  # pre-pre-training arm (or scratch) -> the arms whose language runs start from its run
+        for arm in recipe.arms:
+            starting_from.setdefault(recipe.pretrain_arm(arm), []).append(arm)
         for seed in recipe.seeds:
-            for arm in recipe.arms:
+            for arm, language_arms in starting_from.items():
                 pretrain = None
                 name, label = f"{arm}-seed{seed}", f"{arm} seed {seed}"
                 pretrain_dir = os.path.join(self.out, "pretrain")
@@ -148,9 +155,11 @@ class Planner:
                                                DYCK_VOCAB if arm == "dyck" else NCA_VOCAB)
                 init_from = os.path.join(pretrain.run_dir, f"step-{pretrain.steps:08d}") if pretrain else ""
                 language = tuple(
-                    (corpus, self.train_step(f"{label} language on {corpus}", name,
-                                             os.path.join(self.out, "language", corpus), recipe.language, "language",
-                                             seed, {"data.train": corpora[corpus]}, TEXT_VOCAB, init_from))
-                    for corpus in corpora)
+                    (language_arm, corpus,
+                     self.train_step(f"{language_arm} seed {seed} language on {corpus}", f"{language_arm}-seed{seed}",
+                                     os.path.join(self.out, "language", corpus), recipe.language, "language", seed,
+                                     {"data.train": corpora[corpus]}, TEXT_VOCAB, init_from,
+                                     tuple(recipe.transfer_overrides(language_arm))))
+                    for language_arm in language_arms for corpus in corpora)
                 chains.append(Chain(arm, seed, pretrain, language))
         return chains

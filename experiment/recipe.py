@@ -10,6 +10,9 @@ Arms:
     nca-<band>   pre-pre-training on NCA shards of that complexity band (generator.bands)
     dyck         pre-pre-training on k-Dyck shards (generator.dyck)
     text         pre-pre-training on natural text (`[pretrain] text_source`), the paper's C4 baseline
+    <variant>    a name from `[variants]`: the pre-pre-training run of another arm (`of`), with the
+                 language stage started from it differently (`transfer`: the paper's ablations,
+                 re-initialising or freezing attention, MLP or norms, or rescaling)
 
 Budgets are tokens; the trainer's steps are tokens / (micro_batch x grad_accum x context),
 rounded up, so a budget is met or exceeded by less than one step.
@@ -17,10 +20,11 @@ rounded up, so a budget is met or exceeded by less than one step.
 
 import math
 import os
+import re
 import tomllib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generator.bands import NAMED_BANDS
 from generator.format import first_problem
@@ -28,6 +32,8 @@ from trainer.config import TrainConfigError, resolve_config
 
 RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 FIXED_ARMS = ("scratch", "dyck", "text")
+TRANSFER_OPTIONS = ("reinit", "reinit_layers", "freeze", "freeze_layers", "rescale")
+"""The trainer's transfer.* options a variant may set (transfer.init_from is the experiment's)."""
 VALIDATION_SEED = 1_000_000
 """Seed of every band's validation dataset; no experiment seed may take it (experiment.plan)."""
 
@@ -81,12 +87,33 @@ class PretrainSpec(StageSpec):
         "torch.compile the NCA step: ~25x faster generation after ~40 s of compiling; off for tiny datasets."))
 
 
+class VariantSpec(RecipeModel):
+    """An arm that starts the language stage from another arm's pre-pre-training run in another way."""
+
+    of: str = Field(description="The arm whose pre-pre-training run it starts from: nca-<band>, dyck or text.")
+    transfer: dict[str, str | bool] = Field(min_length=1, description=(
+        "Trainer transfer options: reinit, reinit_layers, freeze, freeze_layers (the paper's ablations), rescale."))
+
+    @field_validator("transfer")
+    @classmethod
+    def _transfer_options(cls, transfer: dict) -> dict:
+        for key in transfer:
+            if key not in TRANSFER_OPTIONS:
+                raise ValueError(f"transfer option {key!r} is unknown: use {', '.join(TRANSFER_OPTIONS)}")
+        return transfer
+
+
+def is_builtin_arm(arm: str) -> bool:
+    return arm in FIXED_ARMS or (arm.startswith("nca-") and arm[4:] in NAMED_BANDS)
+
+
 class Recipe(RecipeModel):
     """experiment/recipes/<name>.toml."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Recipe name; names the report folder.")
     description: str = Field(description="What the recipe is for, and its expected run time on which machine.")
-    arms: tuple[str, ...] = Field(min_length=1, description="scratch, nca-<band>, dyck, text; scratch is required.")
+    arms: tuple[str, ...] = Field(min_length=1, description=(
+        "scratch, nca-<band>, dyck, text, or a name from variants; scratch is required."))
     seeds: tuple[int, ...] = Field(min_length=1, description="Paired seeds: each arm runs once per seed.")
     corpora: tuple[CorpusSpec, ...] = Field(min_length=1, description="Target corpora (domains).")
     pretrain: PretrainSpec = Field(description="Pre-pre-training stage.")
@@ -94,19 +121,30 @@ class Recipe(RecipeModel):
     threads: int = Field(0, ge=0, description="Torch threads per process; 0: every core (divided among processes).")
     processes: int = Field(1, gt=0, description="Trainer processes per run (torchrun ranks; one per GPU).")
     notes: tuple[str, ...] = Field((), description="Paragraphs for the report: what the recipe can and cannot show.")
+    variants: dict[str, VariantSpec] = Field(default_factory=dict, description=(
+        "Arms by name that reuse another arm's pre-pre-training run and start the language stage from it "
+        "differently."))
 
-    @field_validator("arms")
-    @classmethod
-    def _known_arms(cls, arms: tuple) -> tuple:
-        for arm in arms:
-            if arm not in FIXED_ARMS and not (arm.startswith("nca-") and arm[4:] in NAMED_BANDS):
-                raise ValueError(f"arm {arm!r} is unknown: use scratch, dyck, text or nca-<band> with a band among "
-                                 f"{', '.join(NAMED_BANDS)}")
-        if "scratch" not in arms:
+    @model_validator(mode="after")
+    def _known_arms(self):
+        for arm in self.arms:
+            if not is_builtin_arm(arm) and arm not in self.variants:
+                raise ValueError(f"arm {arm!r} is unknown: use scratch, dyck, text, nca-<band> with a band among "
+                                 f"{', '.join(NAMED_BANDS)}, or a name from [variants]")
+        if "scratch" not in self.arms:
             raise ValueError("the arms must include scratch: every arm is scored against it")
-        if len(set(arms)) != len(arms):
+        if len(set(self.arms)) != len(self.arms):
             raise ValueError("an arm is listed twice")
-        return arms
+        for name, variant in self.variants.items():
+            if is_builtin_arm(name) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name):
+                raise ValueError(f"variant name {name!r}: use lower-case letters, digits, '.' and '-', and not the "
+                                 f"name of a built-in arm")
+            if variant.of == "scratch" or not is_builtin_arm(variant.of):
+                raise ValueError(f"variants.{name}.of={variant.of!r}: name a pre-pre-training arm (nca-<band>, dyck "
+                                 f"or text)")
+            if name not in self.arms:
+                raise ValueError(f"variants.{name} is not among the arms: add it to arms or remove it")
+        return self
 
     @field_validator("seeds")
     @classmethod
@@ -116,9 +154,20 @@ class Recipe(RecipeModel):
                              f"data's seed)")
         return seeds
 
+    def pretrain_arm(self, arm: str) -> str:
+        """The arm whose pre-pre-training run `arm` starts from: a variant's `of`, else the arm itself."""
+        return self.variants[arm].of if arm in self.variants else arm
+
     @property
     def pretrain_arms(self) -> tuple:
-        return tuple(arm for arm in self.arms if arm != "scratch")
+        """The arms whose pre-pre-training runs the experiment trains, each once."""
+        return tuple(dict.fromkeys(self.pretrain_arm(arm) for arm in self.arms if arm != "scratch"))
+
+    def transfer_overrides(self, arm: str) -> list:
+        """('transfer.<option>', text) pairs of a variant's language runs; none for other arms."""
+        options = self.variants[arm].transfer if arm in self.variants else {}
+        return [(f"transfer.{key}", str(value).lower() if isinstance(value, bool) else str(value))
+                for key, value in options.items()]
 
 
 def recipe_path(name: str) -> str:
@@ -192,9 +241,16 @@ def check_budgets(recipe: Recipe, path: str) -> None:
         if pretrain.model.context > 1024:
             raise ExperimentError(f"{path}: pretrain context {pretrain.model.context} is longer than an NCA or Dyck "
                                   f"sequence (1025 tokens hold 1024 contexts): use model.context <= 1024")
-    if "text" in recipe.arms and recipe.pretrain.text_source is None:
+    for name in recipe.variants:
+        try:
+            resolve_config(recipe.language.recipe, [("stage", "language"), ("data.train", "-"),
+                                                    *stage_overrides(recipe.language, 1, 0, recipe.threads),
+                                                    ("transfer.init_from", "-"), *recipe.transfer_overrides(name)])
+        except TrainConfigError as error:
+            raise ExperimentError(f"{path}: variants.{name}: {error}") from None
+    if "text" in recipe.pretrain_arms and recipe.pretrain.text_source is None:
         raise ExperimentError(f"{path}: the text arm needs [pretrain.text_source] naming its corpus")
-    sources = list(recipe.corpora) + ([recipe.pretrain.text_source] if "text" in recipe.arms else [])
+    sources = list(recipe.corpora) + ([recipe.pretrain.text_source] if "text" in recipe.pretrain_arms else [])
     for spec in sources:
         if spec.source != "stdlib" and not os.path.exists(spec.source):
             raise ExperimentError(f"{path}: corpus {spec.source} does not exist: fix the recipe or point CORPUS= at "

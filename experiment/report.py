@@ -30,7 +30,7 @@ import os
 import re
 import statistics
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from experiment.stats import mean_interval, paired_percent_differences, relative_range_percent, spread
 from generator.atomic import write_bytes_atomically
@@ -62,6 +62,13 @@ class ArmRun:
     """The pre-pre-training run folder the language run started from; None for scratch."""
     pretrain_kind: str
     """What the pre-pre-training trained on: "none", "nca", "dyck" or "text"."""
+    pretrain_arm: str = ""
+    """The arm whose pre-pre-training run it started from when that is another arm (a variant's `of`)."""
+
+    @property
+    def source_arm(self) -> str:
+        """The arm that names the pre-pre-training run: pretrain_arm, else the arm itself."""
+        return self.pretrain_arm or self.arm
 
 
 @dataclass(frozen=True)
@@ -134,16 +141,22 @@ def read_run(run_dir: str, metric: str, out_dir: str) -> LoggedRun:
 
 
 def read_pretraining_runs(runs: list, out_dir: str) -> list:
-    """(chain, logged run) per distinct pre-pre-training run (one may start several corpora), in arm
-    then seed order."""
+    """(chain, logged run) per distinct pre-pre-training run (one may start several corpora, and
+    variants of its arm), the chain named by the run's own arm, in arm then seed order."""
     read = {}
     for run in runs:
         if run.pretrain_run is not None:
-            key = (run.arm, run.seed, relative_name(run.pretrain_run, out_dir))
+            key = relative_name(run.pretrain_run, out_dir)
             if key not in read:
-                read[key] = (run, read_run(run.pretrain_run, "loss", out_dir))
+                read[key] = (replace(run, arm=run.source_arm, pretrain_arm=""),
+                             read_run(run.pretrain_run, "loss", out_dir))
     arms = arm_order(runs)
-    return [read[key] for key in sorted(read, key=lambda key: (arms.index(key[0]), *key[1:]))]
+
+    def order(key: str) -> tuple:
+        run = read[key][0]
+        return arms.index(run.arm) if run.arm in arms else len(arms), run.seed, key
+
+    return [read[key] for key in sorted(read, key=order)]
 
 
 def arm_order(runs: list) -> list:
@@ -180,7 +193,8 @@ def score_corpus(corpus: str, runs: list, language: dict, arms: list) -> dict:
 def score_language_run(run: ArmRun, logged: LoggedRun, scratch: LoggedRun) -> dict:
     """The run's final values, and how it fares against scratch's run of the same seed."""
     target = scratch.curve.values[-1]
-    return {"arm": run.arm, "seed": run.seed, "run": logged.name, "evaluations": len(logged.evaluations),
+    return {"arm": run.arm, "pretrain_arm": run.source_arm if run.pretrain_run else None, "seed": run.seed,
+            "run": logged.name, "evaluations": len(logged.evaluations),
             "step": logged.final["step"], "tokens": logged.final["tokens"], "perplexity": logged.final["perplexity"],
             "bits_per_byte": logged.final.get("bits_per_byte"), "target_perplexity": target,
             "vs_scratch_percent": paired_percent_differences([logged.final["perplexity"]], [target])[0],
@@ -190,7 +204,7 @@ def score_language_run(run: ArmRun, logged: LoggedRun, scratch: LoggedRun) -> di
 
 def score_arm(arm: str, rows: list) -> dict:
     """An arm's runs over its seeds: perplexity spread, paired difference, speed-up, verdict."""
-    summary = {"arm": arm, "seeds": [row["seed"] for row in rows],
+    summary = {"arm": arm, "pretrain_arm": rows[0]["pretrain_arm"], "seeds": [row["seed"] for row in rows],
                "perplexity": asdict(spread([row["perplexity"] for row in rows]))}
     if arm == SCRATCH:
         return {**summary, "vs_scratch_percent": None, "speed_up": None, "verdict": "reference"}
@@ -248,7 +262,7 @@ def behind_on_last_frames(row: dict) -> bool:
 def seeds_where(pretraining: list, arm: dict, holds) -> list:
     """The seeds (as text) of the arm's pre-pre-training rows for which `holds(row)` is true."""
     return [str(row["seed"]) for row in pretraining
-            if row["arm"] == arm["arm"] and row["seed"] in arm["seeds"] and holds(row)]
+            if row["arm"] == arm["pretrain_arm"] and row["seed"] in arm["seeds"] and holds(row)]
 
 
 def canonical_json(results: dict) -> bytes:
@@ -453,7 +467,8 @@ def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, ar
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = dict(zip(arms, itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])))
+    named = [*arms, *dict.fromkeys(run.arm for run, _ in pretraining if run.arm not in arms)]  # a variant's `of`
+    colours = dict(zip(named, itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])))
     corpora = corpus_order(runs)
     figures = []
     for corpus in corpora:

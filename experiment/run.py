@@ -159,10 +159,14 @@ def report(recipe: Recipe, chains: list, report_dir: str, command: str, wall_sec
     for chain in chains:
         name = f"{chain.arm}-seed{chain.seed}"
         pretrain = copy_logs(chain.pretrain, os.path.join(report_dir, "runs", "pretrain", name)) if chain.pretrain else None
-        for corpus, step in chain.language:
-            language = copy_logs(step, os.path.join(report_dir, "runs", corpus, name))
-            runs.append(ArmRun(chain.arm, chain.seed, corpus, language, pretrain, pretrain_kind(chain.arm)))
-    return write_report(report_dir, f"Experiment {recipe.name}", runs, list(recipe.notes), command, wall_seconds)
+        for arm, corpus, step in chain.language:
+            language = copy_logs(step, os.path.join(report_dir, "runs", corpus, f"{arm}-seed{chain.seed}"))
+            runs.append(ArmRun(arm, chain.seed, corpus, language, pretrain, pretrain_kind(chain.arm), chain.arm))
+    variants = [f"**{name}** starts its language runs from the pre-pre-training runs of {variant.of}, with "
+                f"{', '.join(f'{key}={value}' for key, value in recipe.transfer_overrides(name))}."
+                for name, variant in recipe.variants.items()]
+    return write_report(report_dir, f"Experiment {recipe.name}", runs, [*recipe.notes, *variants], command,
+                        wall_seconds)
 
 
 def run_experiment(recipe: Recipe, out: str, cpus: int, command: str, progress: bool = True, say=print,

@@ -31,12 +31,22 @@ MICRO = ["model.layers = 1", "model.d_model = 32", "model.heads = 2", "model.mlp
 OVERRIDES = "{ " + ", ".join(f'"{item.split(" = ")[0]}" = {item.split(" = ")[1]}' for item in MICRO) + " }"
 
 
+RESCALED = """
+[variants.nca-high-rescaled]
+of = "nca-high"
+transfer = { rescale = true }
+"""
+"""The micro recipe's variant: nca-high's pre-pre-training runs, carried-over matrices rescaled."""
+
+
 def micro_recipe(folder: Path, code: Path, **changes) -> Path:
-    """A recipe file: 3 arms x 2 seeds, 32 pre-pre-training and 8 language steps of 4 x 128 tokens."""
+    """A recipe file: 4 arms (one a variant of nca-high) x 2 seeds, 32 pre-pre-training and 8 language
+    steps of 4 x 128 tokens."""
+    arms = changes.get("arms", ["scratch", "nca-high", "dyck", "nca-high-rescaled"])
     text = f"""
 name = "micro"
 description = "A few hundred steps in all: the machinery, not a result."
-arms = {json.dumps(changes.get("arms", ["scratch", "nca-high", "dyck"]))}
+arms = {json.dumps(arms)}
 seeds = {json.dumps(changes.get("seeds", [0, 1]))}
 threads = 1
 notes = ["A micro recipe for tests."]
@@ -61,7 +71,8 @@ tokens = 4096
 eval_every = 4
 eval_rows = 4
 overrides = {OVERRIDES}
-{changes.get("extra", "")}"""
+{changes.get("extra", "")}
+{changes.get("variants", RESCALED if "nca-high-rescaled" in arms else "")}"""
     path = folder / "micro.toml"
     path.write_text(text)
     return path
@@ -130,7 +141,8 @@ def language_runs(cwd: Path) -> dict:
 def test_the_report_holds_the_numbers_of_the_run_logs(finished):
     results = json.loads((report_dir(finished) / "results.json").read_text())
     runs = language_runs(finished)
-    assert sorted(runs) == [(arm, seed) for arm in ("dyck", "nca-high", "scratch") for seed in (0, 1)]
+    assert sorted(runs) == [(arm, seed) for arm in ("dyck", "nca-high", "nca-high-rescaled", "scratch")
+                            for seed in (0, 1)]
     rows = {(row["arm"], row["seed"]): row for row in results["corpora"][0]["runs"]}
     for key, run_dir in runs.items():
         final = final_eval(run_dir)
@@ -141,6 +153,7 @@ def test_the_report_holds_the_numbers_of_the_run_logs(finished):
         expected_percent = 100 * (final["perplexity"] / final_eval(runs[("scratch", key[1])])["perplexity"] - 1)
         assert rows[key]["vs_scratch_percent"] == pytest.approx(expected_percent)
     pretraining = {(row["arm"], row["seed"]): row for row in results["pretraining"]}
+    assert len(results["pretraining"]) == 4  # the variant trained no pre-pre-training run of its own
     assert sorted(pretraining) == [(arm, seed) for arm in ("dyck", "nca-high") for seed in (0, 1)]
     for (arm, seed), row in pretraining.items():
         [run_dir] = [path for path in (finished / "out" / "pretrain").glob(f"{arm}-seed{seed}-*") if path.is_dir()]
@@ -163,7 +176,16 @@ def test_the_report_holds_the_numbers_of_the_run_logs(finished):
     assert config["transfer"]["init_from"].endswith("step-00000032") and "/pretrain/nca-high-seed1-" in \
         config["transfer"]["init_from"]
     assert config["data"]["train"].startswith("http://127.0.0.1:") and "/v1/datasets/code" in config["data"]["train"]
+    assert config["transfer"]["rescale"] is False
+    # the variant starts from the very same checkpoint, rescaled, and its runs are scored like an arm's
+    variant = json.loads((runs[("nca-high-rescaled", 1)] / "config.json").read_text())
+    assert variant["transfer"] == {**config["transfer"], "rescale": True}
+    meta = json.loads(next((runs[("nca-high-rescaled", 1)]).glob("step-*/meta.json")).read_text())
+    assert len(meta["transfer"]["rescaled"]) == 7  # one layer: wq, wk, wv, wo, gate, up, down
+    assert rows[("nca-high-rescaled", 1)]["pretrain_arm"] == "nca-high"
     report = (report_dir(finished) / "report.md").read_text()
+    assert ("**nca-high-rescaled** starts its language runs from the pre-pre-training runs of nca-high, with "
+            "transfer.rescale=true.") in report
     assert "| scratch | 2 |" in report and "nca-high" in report and "dyck" in report and "Wall time:" in report
     for picture in ("curves.png", "pretrain.png", "pretrain-frames.png"):
         assert (report_dir(finished) / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -207,7 +229,7 @@ def test_a_finished_experiment_runs_nothing_again(finished, code_corpus):
     finish(start_experiment(finished, micro_recipe(finished, code_corpus)), finished, timeout=120)
     after = {path: path.stat().st_mtime_ns for path in before}
     assert before == after
-    assert "6 of 6 chain(s) already finished" in (finished / "experiment.log").read_text()
+    assert "6 of 6 chain(s) already finished" in (finished / "experiment.log").read_text()  # variants join a chain
 
 
 def evaluations(run_dir: Path) -> list:
@@ -237,7 +259,19 @@ def test_chains_run_as_ray_tasks_when_ray_address_is_set(finished, code_corpus, 
 
 
 BAD_RECIPES = {
-    "unknown arm": ({"arms": ["scratch", "nca-purple"]}, "arm 'nca-purple' is unknown: use scratch, dyck, text or nca-"),
+    "unknown transfer option": ({"arms": ["scratch", "nca-high", "shrunk"],
+                                 "variants": '[variants.shrunk]\nof = "nca-high"\ntransfer = { shrink = true }'},
+                                "transfer option 'shrink' is unknown: use reinit, reinit_layers, freeze"),
+    "variant of scratch": ({"arms": ["scratch", "fresh"], "variants": '[variants.fresh]\nof = "scratch"\n'
+                                                                     'transfer = { rescale = true }'},
+                           "variants.fresh.of='scratch': name a pre-pre-training arm"),
+    "variant not among the arms": ({"arms": ["scratch", "nca-high"], "variants": RESCALED},
+                                   "variants.nca-high-rescaled is not among the arms: add it to arms or remove it"),
+    "a group the trainer does not know": ({"arms": ["scratch", "nca-high", "headless"],
+                                           "variants": '[variants.headless]\nof = "nca-high"\n'
+                                                       'transfer = { reinit = "heads" }'},
+                                          "variants.headless: transfer.reinit: unknown group 'heads'"),
+    "unknown arm": ({"arms": ["scratch", "nca-purple"]}, "arm 'nca-purple' is unknown: use scratch, dyck, text, nca-<band>"),
     "no scratch": ({"arms": ["nca-high"]}, "the arms must include scratch"),
     "unknown key": ({"extra": "colour = 'blue'"}, "field language.colour: Extra inputs are not permitted"),
     "missing corpus": ({"corpus": "/nowhere/corpus.txt"}, "corpus /nowhere/corpus.txt does not exist"),
@@ -266,7 +300,7 @@ def test_a_missing_corpus_path_and_options_without_a_corpus_are_refused(tmp_path
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["laptop", "workstation", "code-bands", "paper"])
+@pytest.mark.parametrize("name", ["laptop", "workstation", "code-bands", "transfer-ablations", "paper"])
 def test_shipped_recipes_meet_their_budgets(name):
     """Every shipped recipe parses strictly; its steps hold its token budgets on its process count."""
     with open(os.path.join(RECIPES_DIR, f"{name}.toml"), "rb") as f:
@@ -283,20 +317,27 @@ def test_shipped_recipes_meet_their_budgets(name):
         assert load_recipe(name).corpora[0].source == "stdlib"
 
 
-def test_code_bands_reuses_the_workstation_runs_of_seed_0(tmp_path):
-    """code-bands is the workstation's seed 0 plus nca-mid: its scratch and nca-high runs are the
-    workstation's own folders, so after the workstation recipe only nca-mid trains."""
-    def run_folders(name: str) -> dict:
-        planner = Planner(load_recipe(name), str(tmp_path), 2)
+@pytest.mark.parametrize("name, new_arms", [("code-bands", ["nca-mid"]),
+                                            ("transfer-ablations", ["nca-high-attention", "nca-high-rescaled"])])
+def test_follow_up_recipes_reuse_the_workstation_runs_of_seed_0(tmp_path, name, new_arms):
+    """code-bands (the workstation's seed 0 plus nca-mid) and transfer-ablations (plus two variants
+    of nca-high): their scratch and nca-high runs are the workstation's own folders, so after the
+    workstation recipe only their new arms train."""
+    def run_folders(recipe: str) -> dict:
+        planner = Planner(load_recipe(recipe), str(tmp_path), 2)
         data = {key: str(tmp_path / "data" / step.key(str(tmp_path)))
                 for key, step in planner.pretrain_data_steps().items()}
         chains = planner.chains(data, {"stdlib": str(tmp_path / "data" / "stdlib")}, lambda folder: folder)
-        return {(chain.arm, chain.seed): [step.run_dir for step in chain.steps] for chain in chains}
+        return {(arm, chain.seed): [step.run_dir for step in ([chain.pretrain] if chain.pretrain else []) + [run]]
+                for chain in chains for arm, _, run in chain.language}
 
-    workstation, bands = run_folders("workstation"), run_folders("code-bands")
-    assert sorted(bands) == [("nca-high", 0), ("nca-mid", 0), ("scratch", 0)]
-    assert bands["scratch", 0] == workstation["scratch", 0] and bands["nca-high", 0] == workstation["nca-high", 0]
-    assert not set(bands["nca-mid", 0]) & {folder for folders in workstation.values() for folder in folders}
+    workstation, follow_up = run_folders("workstation"), run_folders(name)
+    assert sorted(follow_up) == sorted([("nca-high", 0), ("scratch", 0), *((arm, 0) for arm in new_arms)])
+    for arm in ("scratch", "nca-high"):
+        assert follow_up[arm, 0] == workstation[arm, 0]
+    trained_by_workstation = {folder for folders in workstation.values() for folder in folders}
+    for arm in new_arms:
+        assert follow_up[arm, 0][-1] not in trained_by_workstation
 
 
 def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
@@ -309,4 +350,23 @@ def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
         return [os.path.relpath(step.run_dir, out) for chain in chains for step in chain.steps]
 
     assert names(tmp_path / "a") == names(tmp_path / "elsewhere" / "b")
-    assert len(set(names(tmp_path / "a"))) == 4 + 6
+    assert len(set(names(tmp_path / "a"))) == 4 + 8
+
+
+def test_a_variant_shares_its_arms_pretraining_run_and_changes_only_its_own_language_runs(code_corpus, tmp_path):
+    def planned(arms: list) -> dict:
+        planner = Planner(load_recipe(str(micro_recipe(tmp_path, code_corpus, arms=arms))), str(tmp_path), 2)
+        data = {key: str(tmp_path / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
+        assert list(data) == [("nca-high", 0), ("nca-high", 1), ("nca-high", "validation")]  # data made once
+        chains = planner.chains(data, {"code": str(tmp_path / "data" / "code-1")}, lambda folder: folder)
+        return {(arm, chain.seed): (chain.pretrain, step) for chain in chains for arm, _, step in chain.language}
+
+    plain, with_variant = planned(["scratch", "nca-high"]), planned(["scratch", "nca-high", "nca-high-rescaled"])
+    for seed in (0, 1):
+        assert with_variant["nca-high", seed] == plain["nca-high", seed]  # same runs, same folders
+        (pretrain, language), (_, variant) = with_variant["nca-high", seed], with_variant["nca-high-rescaled", seed]
+        assert with_variant["nca-high-rescaled", seed][0] is pretrain
+        assert variant.run_dir != language.run_dir and "nca-high-rescaled-seed" in variant.run_dir
+        assert [part.replace(variant.run_dir, "RUN") for part in variant.arguments] == \
+            [*(part.replace(language.run_dir, "RUN") for part in language.arguments), "--transfer.rescale", "true"]
+

@@ -15,9 +15,9 @@ from tests.service_datasets import made_datasets
 from tests.trainer_runs import (MICRO_MODEL, assert_same_run, catalog_server, metrics, run_killed_then_resumed,
                                 run_trainer)
 from trainer.checkpoint import CheckpointError
-from trainer.config import ModelConfig, TrainConfigError, TransferConfig
+from trainer.config import ModelConfig, TrainConfigError, TransferConfig, resolve_config
 from trainer.corpus import PrepareConfig, prepare_corpus
-from trainer.model import Transformer
+from trainer.model import Transformer, initial_std
 from trainer.transfer import carried_over, freeze, transfer
 
 STDLIB_FILES = ("textwrap.py", "bisect.py", "heapq.py", "shlex.py", "fnmatch.py", "colorsys.py", "keyword.py",
@@ -86,6 +86,23 @@ def test_each_reinit_group_changes_exactly_its_tensors(nca_checkpoint, group, pa
             assert torch.equal(parameter, source[name]), name
 
 
+def test_rescale_brings_each_carried_matrix_to_its_initial_scale_in_the_same_direction(nca_checkpoint):
+    source = torch.load(nca_checkpoint / "model.pt", weights_only=True)
+    model = micro_model()
+    record = transfer(model, TransferConfig(init_from=str(nca_checkpoint), rescale=True))
+    parameters = dict(model.named_parameters())
+    matrices = [name for name in record["carried"] if name.startswith("blocks.") and not name.endswith("norm.weight")]
+    assert record["rescaled"] == matrices and len(matrices) == 7  # one layer: wq, wk, wv, wo, gate, up, down
+    for name in matrices:
+        parameter, carried = parameters[name].detach().double(), source[name].double()
+        assert float(parameter.pow(2).mean().sqrt()) == pytest.approx(initial_std(name, model.config), rel=1e-5)
+        cosine = float((parameter * carried).sum() / (parameter.norm() * carried.norm()))
+        assert cosine == pytest.approx(1.0, abs=1e-6), name
+        assert abs(float(carried.pow(2).mean().sqrt()) - initial_std(name, model.config)) > 1e-4, name  # it moved
+    for name in ("blocks.0.attention_norm.weight", "blocks.0.mlp_norm.weight", "norm.weight"):
+        assert torch.equal(parameters[name], source[name]), name
+
+
 def test_frozen_tensors_stay_unchanged_after_a_real_run(nca_checkpoint, corpus, tmp_path):
     run = tmp_path / "run"
     result = run_trainer(0, ["--data", corpus, *LANGUAGE, *MICRO_MODEL, "--init-from", str(nca_checkpoint),
@@ -133,6 +150,8 @@ def test_bad_transfers_are_clear_errors(nca_checkpoint, corpus, tmp_path, tmp_pa
         freeze(micro_model(), TransferConfig(freeze="attn", freeze_layers="1:3"))
     with pytest.raises(TrainConfigError, match="unknown group 'heads'"):
         TransferConfig(reinit="heads").groups("reinit")
+    with pytest.raises(TrainConfigError, match="transfer.rescale needs transfer.init_from"):
+        resolve_config("tiny-cpu-language", [("data.train", corpus), ("transfer.rescale", "true")])
     language_run = tmp_path / "language"
     common = [*LANGUAGE, *MICRO_MODEL, "--train.steps", "1", "--train.eval_rows", "2"]
     assert run_trainer(0, ["--data", corpus, *common, "--train.run_dir", str(language_run)],

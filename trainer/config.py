@@ -140,6 +140,10 @@ class TransferConfig:
     """Comma-separated groups (attn, mlp, norm) kept fixed during training, over freeze_layers."""
     freeze_layers: str = ""
     """Layer range A:B the freeze applies to; empty: every layer."""
+    rescale: bool = False
+    """Scale every carried-over block matrix (not the norms) to the RMS it had at initialisation, keeping
+    its direction: tells what pre-pre-training learned apart from how large it left the weights
+    (python -m trainer.weights measures that)."""
 
     def groups(self, field_name: str) -> tuple:
         names = tuple(name.strip() for name in getattr(self, field_name).split(",") if name.strip())
@@ -220,6 +224,9 @@ class RunConfig:
         if (transfer.reinit or transfer.reinit_layers) and not transfer.init_from:
             raise TrainConfigError("transfer.reinit needs transfer.init_from: there is nothing to re-initialise "
                                    "in a model trained from scratch")
+        if transfer.rescale and not transfer.init_from:
+            raise TrainConfigError("transfer.rescale needs transfer.init_from: a model trained from scratch starts "
+                                   "at its initial scale already")
         if not d.train:
             raise TrainConfigError("no training data: pass --data URL_OR_FOLDER (a catalog dataset URL "
                                    "http://HOST:PORT/v1/datasets/<id> or a dataset folder)")

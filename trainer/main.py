@@ -24,7 +24,7 @@ from trainer.config import RECIPES_DIR, TrainConfigError, resolve_config
 ALIASES = {"--data": "data.train", "--validation": "data.validation", "--run": "train.run_dir",
            "--steps": "train.steps", "--stage": "stage", "--init-from": "transfer.init_from",
            "--reinit": "transfer.reinit", "--reinit-layers": "transfer.reinit_layers", "--freeze": "transfer.freeze",
-           "--freeze-layers": "transfer.freeze_layers"}
+           "--freeze-layers": "transfer.freeze_layers", "--rescale": "transfer.rescale"}
 
 
 def parse_arguments(argv: list) -> tuple:

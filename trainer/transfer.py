@@ -14,6 +14,9 @@ range of layers, or freeze them. Groups name tensors of the blocks:
 
 A re-initialised tensor keeps the fresh model's initial values (the run's seed), so
 "carried over" and "re-initialised" together cover every block tensor exactly once.
+`rescale` (not in the paper) shrinks or grows each carried-over block matrix to the RMS it had
+at initialisation, keeping its direction: pre-pre-training without weight decay can leave the
+blocks several times their initial scale, which by itself changes how fast Adam moves them.
 """
 
 import os
@@ -23,6 +26,7 @@ import torch
 
 from trainer.checkpoint import CheckpointError, read_meta
 from trainer.config import ModelConfig, TransferConfig
+from trainer.model import initial_std
 
 GROUP_PARTS = {"attn": ("attention.wq", "attention.wk", "attention.wv", "attention.wo"),
                "mlp": ("mlp.gate", "mlp.up", "mlp.down"),
@@ -74,12 +78,17 @@ def transfer(model: torch.nn.Module, config: TransferConfig) -> dict:
     reinitialised = tensors_in(names, config.groups("reinit"), config.layer_range("reinit_layers", model.config.layers))
     carried = [name for name in carried_over(names) if name not in reinitialised]
     parameters = dict(model.named_parameters())
+    rescaled = [name for name in carried if config.rescale and name.startswith("blocks.")
+                and not name.endswith("norm.weight")]
     with torch.no_grad():
         for name in carried:
             parameters[name].copy_(state[name])
+        for name in rescaled:
+            parameter = parameters[name]
+            parameter.mul_(initial_std(name, model.config) / parameter.pow(2).mean().sqrt())
     return {"init_from": os.path.abspath(config.init_from), "source_stage": meta["stage"], "source_step": meta["step"],
             "source_run": meta["config"]["train"]["run_dir"], "source_data": meta["data"]["train"]["id"],
-            "carried": carried, "reinitialised": reinitialised,
+            "carried": carried, "reinitialised": reinitialised, "rescaled": rescaled,
             "fresh": [name for name in names if name not in carried and name not in reinitialised]}
 
 
