@@ -18,21 +18,22 @@ Budgets are tokens; the trainer's steps are tokens / (micro_batch x grad_accum x
 rounded up, so a budget is met or exceeded by less than one step.
 """
 
+import dataclasses
 import math
 import os
 import re
 import tomllib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from generator.bands import NAMED_BANDS
 from generator.format import first_problem
-from trainer.config import TrainConfigError, resolve_config
+from trainer.config import TrainConfigError, TransferConfig, resolve_config
 
 RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 FIXED_ARMS = ("scratch", "dyck", "text")
-TRANSFER_OPTIONS = ("reinit", "reinit_layers", "freeze", "freeze_layers", "rescale")
+TRANSFER_OPTIONS = tuple(field.name for field in dataclasses.fields(TransferConfig) if field.name != "init_from")
 """The trainer's transfer.* options a variant may set (transfer.init_from is the experiment's)."""
 VALIDATION_SEED = 1_000_000
 """Seed of every band's validation dataset; no experiment seed may take it (experiment.plan)."""
@@ -90,20 +91,34 @@ class PretrainSpec(StageSpec):
 class VariantSpec(RecipeModel):
     """An arm that starts the language stage from another arm's pre-pre-training run in another way."""
 
-    of: str = Field(description="The arm whose pre-pre-training run it starts from: nca-<band>, dyck or text.")
+    of: str = Field(description="The arm whose pre-pre-training run it starts from: nca-<band>, dyck or text; it "
+                                "must be among the arms too.")
     transfer: dict[str, str | bool] = Field(min_length=1, description=(
-        "Trainer transfer options: reinit, reinit_layers, freeze, freeze_layers (the paper's ablations), rescale."))
+        "Trainer transfer options: reinit, freeze (groups attn, mlp, norm) with reinit_layers, freeze_layers "
+        "(the paper's ablations), rescale = true."))
 
-    @field_validator("transfer")
+    @field_validator("transfer", mode="before")
     @classmethod
-    def _transfer_options(cls, transfer: dict) -> dict:
-        for key in transfer:
+    def _transfer_options(cls, transfer) -> dict:
+        if not isinstance(transfer, dict):
+            raise ValueError("give a table of transfer options, e.g. { reinit = \"mlp\" }")
+        for key, value in transfer.items():
             if key not in TRANSFER_OPTIONS:
                 raise ValueError(f"transfer option {key!r} is unknown: use {', '.join(TRANSFER_OPTIONS)}")
+            if isinstance(value, bool) != (key == "rescale"):
+                raise ValueError(f"transfer.{key} = {value!r}: give " +
+                                 ("true or false" if key == "rescale" else "text, e.g. \"mlp\" or \"0:2\""))
+        for group in ("reinit", "freeze"):
+            if transfer.get(f"{group}_layers") and not transfer.get(group):
+                raise ValueError(f"transfer.{group}_layers without transfer.{group}: name the groups it applies to")
+        if not (transfer.get("reinit") or transfer.get("freeze") or transfer.get("rescale")):
+            raise ValueError("the transfer options change nothing: set reinit, freeze or rescale = true, or use the "
+                             "arm itself")
         return transfer
 
 
 def is_builtin_arm(arm: str) -> bool:
+    """scratch, dyck, text or nca-<named band>: an arm that needs no [variants] entry."""
     return arm in FIXED_ARMS or (arm.startswith("nca-") and arm[4:] in NAMED_BANDS)
 
 
@@ -112,6 +127,9 @@ class Recipe(RecipeModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Recipe name; names the report folder.")
     description: str = Field(description="What the recipe is for, and its expected run time on which machine.")
+    variants: dict[str, VariantSpec] = Field(default_factory=dict, description=(
+        "Arms by name that reuse another arm's pre-pre-training run and start the language stage from it "
+        "differently (checked before the arms, which may name them)."))
     arms: tuple[str, ...] = Field(min_length=1, description=(
         "scratch, nca-<band>, dyck, text, or a name from variants; scratch is required."))
     seeds: tuple[int, ...] = Field(min_length=1, description="Paired seeds: each arm runs once per seed.")
@@ -121,30 +139,32 @@ class Recipe(RecipeModel):
     threads: int = Field(0, ge=0, description="Torch threads per process; 0: every core (divided among processes).")
     processes: int = Field(1, gt=0, description="Trainer processes per run (torchrun ranks; one per GPU).")
     notes: tuple[str, ...] = Field((), description="Paragraphs for the report: what the recipe can and cannot show.")
-    variants: dict[str, VariantSpec] = Field(default_factory=dict, description=(
-        "Arms by name that reuse another arm's pre-pre-training run and start the language stage from it "
-        "differently."))
 
-    @model_validator(mode="after")
-    def _known_arms(self):
-        for arm in self.arms:
-            if not is_builtin_arm(arm) and arm not in self.variants:
+    @field_validator("arms")
+    @classmethod
+    def _known_arms(cls, arms: tuple, info: ValidationInfo) -> tuple:
+        variants = info.data.get("variants", {})  # absent when they failed: that error is reported first
+        for arm in arms:
+            if not is_builtin_arm(arm) and arm not in variants:
                 raise ValueError(f"arm {arm!r} is unknown: use scratch, dyck, text, nca-<band> with a band among "
                                  f"{', '.join(NAMED_BANDS)}, or a name from [variants]")
-        if "scratch" not in self.arms:
+        if "scratch" not in arms:
             raise ValueError("the arms must include scratch: every arm is scored against it")
-        if len(set(self.arms)) != len(self.arms):
+        if len(set(arms)) != len(arms):
             raise ValueError("an arm is listed twice")
-        for name, variant in self.variants.items():
+        for name, variant in variants.items():
             if is_builtin_arm(name) or not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name):
                 raise ValueError(f"variant name {name!r}: use lower-case letters, digits, '.' and '-', and not the "
                                  f"name of a built-in arm")
             if variant.of == "scratch" or not is_builtin_arm(variant.of):
                 raise ValueError(f"variants.{name}.of={variant.of!r}: name a pre-pre-training arm (nca-<band>, dyck "
                                  f"or text)")
-            if name not in self.arms:
+            if name not in arms:
                 raise ValueError(f"variants.{name} is not among the arms: add it to arms or remove it")
-        return self
+            if variant.of not in arms:
+                raise ValueError(f"variants.{name}.of={variant.of!r} is not among the arms: add it, so the variant "
+                                 f"is read beside the arm it varies")
+        return arms
 
     @field_validator("seeds")
     @classmethod

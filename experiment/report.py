@@ -63,7 +63,7 @@ class ArmRun:
     pretrain_kind: str
     """What the pre-pre-training trained on: "none", "nca", "dyck" or "text"."""
     pretrain_arm: str = ""
-    """The arm whose pre-pre-training run it started from when that is another arm (a variant's `of`)."""
+    """The arm that names its pre-pre-training run (a variant's `of`); empty: the arm itself."""
 
     @property
     def source_arm(self) -> str:

@@ -1,4 +1,5 @@
-"""Running an experiment: data first, then every (arm, seed) chain, then the report.
+"""Running an experiment: data first, then every chain (a pre-pre-training arm and seed: its run and
+the language runs that start from it), then the report.
 
 Chains run one after another on this machine, each run using every core, or side by side as
 Ray tasks when RAY_ADDRESS names a cluster (each task asks for `threads` CPUs; the cluster's

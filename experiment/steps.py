@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 
 from generator.atomic import write_bytes_atomically
+from generator.errors import PipelineError
+from generator.lock import folder_lock
 from trainer.metrics import read_metrics
 
 PR_SET_PDEATHSIG = 1
@@ -162,8 +164,13 @@ def train_finished(step: TrainStep) -> bool:
 
 
 def run_train(step: TrainStep, on_poll=None) -> None:
-    """Train until the final step, resuming whatever the run folder holds."""
-    if not train_finished(step):
-        run_child(step.command(), f"{step.run_dir}.log", on_poll)
+    """Train until the final step, resuming whatever the run folder holds, holding the folder's lock:
+    another experiment that shares the run (a follow-up recipe) stops at once instead of training it too."""
+    try:
+        with folder_lock(step.run_dir, "training this run"):
+            if not train_finished(step):
+                run_child(step.command(), f"{step.run_dir}.log", on_poll)
+    except PipelineError as error:
+        raise StepError(str(error)) from None
     if not train_finished(step):
         raise StepError(f"{step.name}: the trainer stopped before step {step.steps}: see {step.run_dir}.log")

@@ -1,4 +1,6 @@
 """One run at a time per dataset: an exclusive lock on OUT/.<dataset-id>.lock, held for the whole run.
+(experiment.steps locks each training run's folder the same way, so two experiments sharing run
+folders, a follow-up recipe started while its parent recipe still runs, never train one run twice.)
 
 A run removes what it takes for an interrupted run's leftovers (temporary files) and rewrites
 what it finds damaged, so two runs on one dataset folder (two users on one shared disk, a
@@ -53,12 +55,11 @@ def names_this_file(path: str, descriptor: int) -> bool:
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
-def refusal(dataset_dir: str, descriptor: int) -> PipelineError:
+def refusal(folder: str, descriptor: int, activity: str) -> PipelineError:
     """The one line for a run that finds the lock taken; the holder is named when it has recorded itself."""
     lines = os.pread(descriptor, RECORD_BYTES, 0).decode(errors="replace").strip().splitlines()
     holder = f" ({lines[0].strip()})" if lines else ""
-    return PipelineError(f"{dataset_dir}: another run{holder} is making or checking this dataset: "
-                         f"wait for it to finish, or use another --out")
+    return PipelineError(f"{folder}: another run{holder} is {activity}: wait for it to finish, or use another --out")
 
 
 def missing_folders(folder: str) -> list:
@@ -70,7 +71,7 @@ def missing_folders(folder: str) -> list:
     return missing
 
 
-def acquire(path: str, dataset_dir: str) -> int:
+def acquire(path: str, folder: str, activity: str) -> int:
     """Open and flock the lock file; its descriptor, or PipelineError when another run holds it."""
     while True:
         try:
@@ -81,7 +82,7 @@ def acquire(path: str, dataset_dir: str) -> int:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            error = refusal(dataset_dir, descriptor)
+            error = refusal(folder, descriptor, activity)
             os.close(descriptor)
             raise error from None
         if names_this_file(path, descriptor):
@@ -89,13 +90,19 @@ def acquire(path: str, dataset_dir: str) -> int:
         os.close(descriptor)  # its holder deleted it as this run opened it: lock the file under the name now
 
 
-@contextlib.contextmanager
 def dataset_lock(dataset_dir: str):
     """Hold the lock of the dataset folder `dataset_dir` for the block (the folder need not exist);
     PipelineError in one line, before anything is touched, when another run holds it."""
-    path = lock_path(os.path.abspath(dataset_dir))
+    return folder_lock(dataset_dir, "making or checking this dataset")
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str, activity: str):
+    """Hold the lock of `folder` (OUT/.<name>.lock beside it) for the block; PipelineError in one
+    line saying another run is `activity` when it is taken."""
+    path = lock_path(os.path.abspath(folder))
     created = missing_folders(os.path.dirname(path))
-    descriptor = acquire(path, dataset_dir)
+    descriptor = acquire(path, folder, activity)
     try:
         record = f"{holder_record()}\n".encode()
         os.pwrite(descriptor, record, 0)

@@ -17,6 +17,8 @@ import psutil
 import pytest
 
 from experiment.plan import Planner
+from experiment.steps import StepError, TrainStep, run_train
+from generator.lock import folder_lock
 from experiment.recipe import RECIPES_DIR, Recipe, load_recipe, resolved_stage
 from tests.conftest import ROOT
 from tests.ray_head import ray_head
@@ -267,6 +269,17 @@ BAD_RECIPES = {
                            "variants.fresh.of='scratch': name a pre-pre-training arm"),
     "variant not among the arms": ({"arms": ["scratch", "nca-high"], "variants": RESCALED},
                                    "variants.nca-high-rescaled is not among the arms: add it to arms or remove it"),
+    "a variant that changes nothing": ({"arms": ["scratch", "nca-high", "same"],
+                                        "variants": '[variants.same]\nof = "nca-high"\ntransfer = { rescale = false }'},
+                                       "the transfer options change nothing: set reinit, freeze or rescale = true"),
+    "layers without a group": ({"arms": ["scratch", "nca-high", "some"],
+                                "variants": '[variants.some]\nof = "nca-high"\ntransfer = { freeze_layers = "0:1" }'},
+                               "transfer.freeze_layers without transfer.freeze: name the groups it applies to"),
+    "rescale as a number": ({"arms": ["scratch", "nca-high", "scaled"],
+                             "variants": '[variants.scaled]\nof = "nca-high"\ntransfer = { rescale = 1 }'},
+                            "transfer.rescale = 1: give true or false"),
+    "a variant without its arm": ({"arms": ["scratch", "nca-high-rescaled"], "variants": RESCALED},
+                                  "variants.nca-high-rescaled.of='nca-high' is not among the arms: add it"),
     "a group the trainer does not know": ({"arms": ["scratch", "nca-high", "headless"],
                                            "variants": '[variants.headless]\nof = "nca-high"\n'
                                                        'transfer = { reinit = "heads" }'},
@@ -354,19 +367,57 @@ def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
 
 
 def test_a_variant_shares_its_arms_pretraining_run_and_changes_only_its_own_language_runs(code_corpus, tmp_path):
-    def planned(arms: list) -> dict:
+    def planned(arms: list) -> tuple:
         planner = Planner(load_recipe(str(micro_recipe(tmp_path, code_corpus, arms=arms))), str(tmp_path), 2)
         data = {key: str(tmp_path / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
         assert list(data) == [("nca-high", 0), ("nca-high", 1), ("nca-high", "validation")]  # data made once
         chains = planner.chains(data, {"code": str(tmp_path / "data" / "code-1")}, lambda folder: folder)
-        return {(arm, chain.seed): (chain.pretrain, step) for chain in chains for arm, _, step in chain.language}
+        return chains, {(arm, chain.seed): step for chain in chains for arm, _, step in chain.language}
 
-    plain, with_variant = planned(["scratch", "nca-high"]), planned(["scratch", "nca-high", "nca-high-rescaled"])
+    (plain_chains, plain), (chains, runs) = (planned(["scratch", "nca-high"]),
+                                             planned(["scratch", "nca-high", "nca-high-rescaled"]))
+    assert [(chain.arm, chain.seed, [arm for arm, _, _ in chain.language]) for chain in chains] == [
+        ("scratch", 0, ["scratch"]), ("nca-high", 0, ["nca-high", "nca-high-rescaled"]),
+        ("scratch", 1, ["scratch"]), ("nca-high", 1, ["nca-high", "nca-high-rescaled"])]  # one NCA run per seed
+    assert [chain.pretrain for chain in chains] == [chain.pretrain for chain in plain_chains]
     for seed in (0, 1):
-        assert with_variant["nca-high", seed] == plain["nca-high", seed]  # same runs, same folders
-        (pretrain, language), (_, variant) = with_variant["nca-high", seed], with_variant["nca-high-rescaled", seed]
-        assert with_variant["nca-high-rescaled", seed][0] is pretrain
+        language, variant = runs["nca-high", seed], runs["nca-high-rescaled", seed]
+        assert language == plain["nca-high", seed]  # the arm's own run: same folder, same arguments
         assert variant.run_dir != language.run_dir and "nca-high-rescaled-seed" in variant.run_dir
         assert [part.replace(variant.run_dir, "RUN") for part in variant.arguments] == \
             [*(part.replace(language.run_dir, "RUN") for part in language.arguments), "--transfer.rescale", "true"]
+    # listed before its arm, a variant still joins that arm's chain; the arms keep the recipe's order
+    chains, _ = planned(["scratch", "nca-high-rescaled", "nca-high"])
+    assert [arm for arm, _, _ in chains[1].language] == ["nca-high-rescaled", "nca-high"]
+
+
+WORKSTATION_FOLDERS = [
+    ["language/stdlib/scratch-seed0-123c0d879833"],
+    ["pretrain/nca-high-seed0-8d0cde03af8c", "language/stdlib/nca-high-seed0-e3ac780b76d1"],
+    ["language/stdlib/scratch-seed1-107c04a9f946"],
+    ["pretrain/nca-high-seed1-8b173d81b77b", "language/stdlib/nca-high-seed1-7b2c2a78ee08"],
+    ["language/stdlib/scratch-seed2-04a51b2e2375"],
+    ["pretrain/nca-high-seed2-8b95c5ba3f88", "language/stdlib/nca-high-seed2-575e3001d0d1"],
+]
+"""The workstation recipe's run folders, from data folders named as below: runs of many hours, kept
+across sessions. A change that renames them (anything in the hashed config) strands them, so it
+must be deliberate: this list then changes with it."""
+
+
+def test_the_workstation_run_folders_keep_their_names(tmp_path):
+    planner = Planner(load_recipe("workstation"), str(tmp_path), 2)
+    data = {key: str(tmp_path / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
+    chains = planner.chains(data, {"stdlib": str(tmp_path / "data" / "stdlib")}, lambda folder: folder)
+    assert [[os.path.relpath(step.run_dir, tmp_path) for step in chain.steps] for chain in chains] == \
+        WORKSTATION_FOLDERS
+
+
+def test_a_run_folder_another_experiment_is_training_is_refused_at_once(tmp_path):
+    run_dir = tmp_path / "language" / "code" / "scratch-seed0-0123456789ab"
+    step = TrainStep("scratch seed 0 language on code", str(run_dir), 8, 4096, 1.0, ("trainer.main", "--never-run"))
+    with folder_lock(str(run_dir), "training this run"):
+        with pytest.raises(StepError, match=rf"{run_dir}: another run \(pid {os.getpid()} on host .*\) is training "
+                                            rf"this run: wait for it to finish, or use another --out"):
+            run_train(step)
+    assert not run_dir.exists() and not (tmp_path / "language" / "code" / f"{run_dir.name}.log").exists()
 

@@ -101,6 +101,12 @@ def test_rescale_brings_each_carried_matrix_to_its_initial_scale_in_the_same_dir
         assert abs(float(carried.pow(2).mean().sqrt()) - initial_std(name, model.config)) > 1e-4, name  # it moved
     for name in ("blocks.0.attention_norm.weight", "blocks.0.mlp_norm.weight", "norm.weight"):
         assert torch.equal(parameters[name], source[name]), name
+    fresh = dict(micro_model().named_parameters())
+    model = micro_model()
+    record = transfer(model, TransferConfig(init_from=str(nca_checkpoint), reinit="mlp", rescale=True))
+    assert record["rescaled"] == [name for name in matrices if ".attention." in name]  # re-initialised: not rescaled
+    for name in record["reinitialised"]:
+        assert torch.equal(dict(model.named_parameters())[name], fresh[name]), name
 
 
 def test_frozen_tensors_stay_unchanged_after_a_real_run(nca_checkpoint, corpus, tmp_path):

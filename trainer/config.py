@@ -141,9 +141,9 @@ class TransferConfig:
     freeze_layers: str = ""
     """Layer range A:B the freeze applies to; empty: every layer."""
     rescale: bool = False
-    """Scale every carried-over block matrix (not the norms) to the RMS it had at initialisation, keeping
-    its direction: tells what pre-pre-training learned apart from how large it left the weights
-    (python -m trainer.weights measures that)."""
+    """Scale every carried-over block matrix (not the norms) to the RMS of the distribution it is drawn
+    from at initialisation (trainer.model.initial_std), keeping its direction: tells what pre-pre-training
+    learned apart from how large it left the weights (python -m trainer.weights measures that)."""
 
     def groups(self, field_name: str) -> tuple:
         names = tuple(name.strip() for name in getattr(self, field_name).split(",") if name.strip())

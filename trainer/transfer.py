@@ -14,8 +14,8 @@ range of layers, or freeze them. Groups name tensors of the blocks:
 
 A re-initialised tensor keeps the fresh model's initial values (the run's seed), so
 "carried over" and "re-initialised" together cover every block tensor exactly once.
-`rescale` (not in the paper) shrinks or grows each carried-over block matrix to the RMS it had
-at initialisation, keeping its direction: pre-pre-training without weight decay can leave the
+`rescale` (not in the paper) shrinks or grows each carried-over block matrix to the RMS of its
+initial distribution (trainer.model.initial_std), keeping its direction: pre-pre-training without weight decay can leave the
 blocks several times their initial scale, which by itself changes how fast Adam moves them.
 """
 
