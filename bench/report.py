@@ -1,5 +1,7 @@
 """How every benchmark prints: one row per figure, the same-run baseline beside it, and the ratio."""
 
+from generator.text_table import aligned_lines
+
 
 def rate(value: float) -> str:
     """A rate with an SI suffix: 3.51M, 12.6k, 830."""
@@ -10,6 +12,5 @@ def rate(value: float) -> str:
 
 
 def print_table(rows: list, header=("figure", "measured", "baseline (same run)", "ratio")) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in aligned_lines([header, *rows]):
+        print("  " + line)

@@ -95,7 +95,7 @@ def write_report(out_dir: str, title: str, runs: list[ArmRun], notes: list[str],
     language = {run: read_run(run.language_run, "perplexity", out_dir) for run in runs}
     pretraining = read_pretraining_runs(runs, out_dir)
     results = score_experiment(runs, language, pretraining)
-    figures = draw_figures(out_dir, runs, language, pretraining, results["arms"])
+    figures = draw_figures(out_dir, runs, language, pretraining, results)
     markdown = render_report(title, command, wall_seconds, results, notes, figures)
     write_bytes_atomically(os.path.join(out_dir, "results.json"), canonical_json(results))
     write_bytes_atomically(os.path.join(out_dir, "report.md"), markdown.encode())
@@ -460,13 +460,15 @@ def loss_text(loss: float | None) -> str:
 
 # --- pictures --------------------------------------------------------------------------------------
 
-def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, arms: list) -> list:
-    """Draw the PNGs; return (file name, caption) per picture. One colour per arm in every picture."""
+def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, results: dict) -> list:
+    """Draw the PNGs from the runs and their scores; return (file name, caption) per picture.
+    One colour per arm in every picture."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    arms = results["arms"]
     named = [*arms, *dict.fromkeys(run.arm for run, _ in pretraining if run.arm not in arms)]  # a variant's `of`
     colours = dict(zip(named, itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])))
     corpora = corpus_order(runs)
@@ -480,7 +482,8 @@ def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, ar
     if pretraining:
         draw_pretraining_curves(plt, pretraining, colours, os.path.join(out_dir, "pretrain.png"))
         figures.append(("pretrain.png", "pre-pre-training validation loss against tokens"))
-    framed = [(run, logged) for run, logged in pretraining if frame_gaps(logged) is not None]
+    framed = [(run, scored["frame_gaps"]) for (run, _), scored in zip(pretraining, results["pretraining"])
+              if scored["frame_gaps"] is not None]
     if framed:
         draw_frame_gaps(plt, framed, colours, os.path.join(out_dir, "pretrain-frames.png"))
         figures.append(("pretrain-frames.png", "pre-pre-training: loss per frame minus the in-context unigram's, "
@@ -519,11 +522,10 @@ def draw_pretraining_curves(plt, pretraining: list, colours: dict, out: str) -> 
 
 
 def draw_frame_gaps(plt, framed: list, colours: dict, out: str) -> None:
-    """Per NCA run, the last evaluation's loss per frame minus the in-context unigram's: below 0 the
-    model is ahead of counting tokens on that frame."""
+    """Per NCA run (run, its frame gaps), the last evaluation's loss per frame minus the in-context
+    unigram's: below 0 the model is ahead of counting tokens on that frame."""
     figure, axis = plt.subplots(figsize=(8, 5))
-    for (run, logged), label in zip(framed, arm_labels(framed)):
-        gaps = frame_gaps(logged)
+    for (run, gaps), label in zip(framed, arm_labels(framed)):
         axis.plot(range(FIRST_SCORED_FRAME, FIRST_SCORED_FRAME + len(gaps)), gaps, "o-", markersize=2, linewidth=1,
                   color=colours[run.arm], label=label)
     axis.axhline(0, color="black", linestyle="--", linewidth=1, label="in-context unigram")

@@ -330,6 +330,15 @@ def test_shipped_recipes_meet_their_budgets(name):
         assert load_recipe(name).corpora[0].source == "stdlib"
 
 
+def planned_chains(recipe: Recipe, out: Path) -> list:
+    """The recipe's chains as an experiment under `out` plans them, without making anything: its
+    data folders named out/data/ARM-SEED, each corpus out/data/LABEL, trainers reading folders directly."""
+    planner = Planner(recipe, str(out), 2)
+    data = {key: str(out / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
+    corpora = {corpus.label: str(out / "data" / corpus.label) for corpus in recipe.corpora}
+    return planner.chains(data, corpora, lambda folder: folder)
+
+
 @pytest.mark.parametrize("name, new_arms", [("code-bands", ["nca-mid"]),
                                             ("transfer-ablations", ["nca-high-attention", "nca-high-rescaled"])])
 def test_follow_up_recipes_reuse_the_workstation_runs_of_seed_0(tmp_path, name, new_arms):
@@ -337,10 +346,7 @@ def test_follow_up_recipes_reuse_the_workstation_runs_of_seed_0(tmp_path, name, 
     of nca-high): their scratch and nca-high runs are the workstation's own folders, so after the
     workstation recipe only their new arms train."""
     def run_folders(recipe: str) -> dict:
-        planner = Planner(load_recipe(recipe), str(tmp_path), 2)
-        data = {key: str(tmp_path / "data" / step.key(str(tmp_path)))
-                for key, step in planner.pretrain_data_steps().items()}
-        chains = planner.chains(data, {"stdlib": str(tmp_path / "data" / "stdlib")}, lambda folder: folder)
+        chains = planned_chains(load_recipe(recipe), tmp_path)
         return {(arm, chain.seed): [step.run_dir for step in ([chain.pretrain] if chain.pretrain else []) + [run]]
                 for chain in chains for arm, _, run in chain.language}
 
@@ -357,10 +363,7 @@ def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
     recipe = load_recipe(str(micro_recipe(tmp_path, code_corpus)))
 
     def names(out):
-        planner = Planner(recipe, str(out), 2)
-        data = {key: str(out / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
-        chains = planner.chains(data, {"code": str(out / "data" / "code-1")}, lambda folder: folder)
-        return [os.path.relpath(step.run_dir, out) for chain in chains for step in chain.steps]
+        return [os.path.relpath(step.run_dir, out) for chain in planned_chains(recipe, out) for step in chain.steps]
 
     assert names(tmp_path / "a") == names(tmp_path / "elsewhere" / "b")
     assert len(set(names(tmp_path / "a"))) == 4 + 8
@@ -368,10 +371,10 @@ def test_run_folders_do_not_depend_on_where_out_lives(code_corpus, tmp_path):
 
 def test_a_variant_shares_its_arms_pretraining_run_and_changes_only_its_own_language_runs(code_corpus, tmp_path):
     def planned(arms: list) -> tuple:
-        planner = Planner(load_recipe(str(micro_recipe(tmp_path, code_corpus, arms=arms))), str(tmp_path), 2)
-        data = {key: str(tmp_path / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
-        assert list(data) == [("nca-high", 0), ("nca-high", 1), ("nca-high", "validation")]  # data made once
-        chains = planner.chains(data, {"code": str(tmp_path / "data" / "code-1")}, lambda folder: folder)
+        recipe = load_recipe(str(micro_recipe(tmp_path, code_corpus, arms=arms)))
+        assert list(Planner(recipe, str(tmp_path), 2).pretrain_data_steps()) == [
+            ("nca-high", 0), ("nca-high", 1), ("nca-high", "validation")]  # data made once
+        chains = planned_chains(recipe, tmp_path)
         return chains, {(arm, chain.seed): step for chain in chains for arm, _, step in chain.language}
 
     (plain_chains, plain), (chains, runs) = (planned(["scratch", "nca-high"]),
@@ -405,9 +408,7 @@ must be deliberate: this list then changes with it."""
 
 
 def test_the_workstation_run_folders_keep_their_names(tmp_path):
-    planner = Planner(load_recipe("workstation"), str(tmp_path), 2)
-    data = {key: str(tmp_path / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
-    chains = planner.chains(data, {"stdlib": str(tmp_path / "data" / "stdlib")}, lambda folder: folder)
+    chains = planned_chains(load_recipe("workstation"), tmp_path)
     assert [[os.path.relpath(step.run_dir, tmp_path) for step in chain.steps] for chain in chains] == \
         WORKSTATION_FOLDERS
 

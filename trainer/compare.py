@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 from generator.atomic import atomic_path
+from generator.text_table import aligned_lines
 from trainer.metrics import METRICS_NAME, read_metrics
 
 COMPARED_METRICS = ("perplexity", "loss", "bits_per_byte")
@@ -150,9 +151,7 @@ def format_table(results: list, metric: str) -> str:
                      f"{result.final['perplexity']:,.2f}", *bits_cells,
                      "-" if result is reference else f"{relative:+.1%}", "-" if reached is None else f"{reached:,.0f}",
                      speed_up_text(result.speed_up)])
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) if column == 0 else cell.rjust(width)
-                       for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines = aligned_lines(rows, numbers_from=1)
     target = format_value(reference.curve.values[-1], metric)
     lines.append(f"target: {metric} {target}, {reference.name}'s final; speed-up = {reference.name}'s tokens to "
                  f"target / each run's, read by linear interpolation between evaluations")

@@ -14,6 +14,7 @@ import argparse
 import math
 import sys
 
+from generator.text_table import aligned_lines
 from trainer.checkpoint import CheckpointError
 from trainer.config import ModelConfig
 from trainer.loading import load_checkpoint
@@ -54,9 +55,7 @@ def render(checkpoints: list) -> str:
     header = ["group", *(label for label, _ in checkpoints)]
     rows = [[group, *(f"{scales[group][0]:.4f} ({scales[group][0] / scales[group][1]:.2f}x)"
                       for _, scales in checkpoints)] for group in (*BLOCK_GROUPS, *TOP_GROUPS)]
-    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in (header, *rows)]
-    return "\n".join(lines) + "\n\nRMS over all layers (multiple of the group's scale at initialisation)\n"
+    return "\n".join(aligned_lines([header, *rows])) + "\n\nRMS over all layers (multiple of the group's scale at initialisation)\n"
 
 
 def main(argv=None) -> int:
