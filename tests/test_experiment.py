@@ -331,10 +331,12 @@ def test_shipped_recipes_meet_their_budgets(name):
 
 
 def planned_chains(recipe: Recipe, out: Path) -> list:
-    """The recipe's chains as an experiment under `out` plans them, without making anything: its
-    data folders named out/data/ARM-SEED, each corpus out/data/LABEL, trainers reading folders directly."""
+    """The recipe's chains under `out`, planned without making anything. Each data folder is named by
+    its step's key (a hash of the command that makes it), so that run folders, which hash their data
+    folder's path, differ whenever the data would; each corpus is out/data/LABEL; trainers read
+    folders directly."""
     planner = Planner(recipe, str(out), 2)
-    data = {key: str(out / "data" / f"{key[0]}-{key[1]}") for key in planner.pretrain_data_steps()}
+    data = {key: str(out / "data" / step.key(str(out))) for key, step in planner.pretrain_data_steps().items()}
     corpora = {corpus.label: str(out / "data" / corpus.label) for corpus in recipe.corpora}
     return planner.chains(data, corpora, lambda folder: folder)
 
@@ -396,15 +398,15 @@ def test_a_variant_shares_its_arms_pretraining_run_and_changes_only_its_own_lang
 
 WORKSTATION_FOLDERS = [
     ["language/stdlib/scratch-seed0-123c0d879833"],
-    ["pretrain/nca-high-seed0-8d0cde03af8c", "language/stdlib/nca-high-seed0-e3ac780b76d1"],
+    ["pretrain/nca-high-seed0-7401d236b276", "language/stdlib/nca-high-seed0-965ad55910fa"],
     ["language/stdlib/scratch-seed1-107c04a9f946"],
-    ["pretrain/nca-high-seed1-8b173d81b77b", "language/stdlib/nca-high-seed1-7b2c2a78ee08"],
+    ["pretrain/nca-high-seed1-e7b661d94abe", "language/stdlib/nca-high-seed1-3f756b1705b6"],
     ["language/stdlib/scratch-seed2-04a51b2e2375"],
-    ["pretrain/nca-high-seed2-8b95c5ba3f88", "language/stdlib/nca-high-seed2-575e3001d0d1"],
+    ["pretrain/nca-high-seed2-fa7d4ea6eedf", "language/stdlib/nca-high-seed2-a8bdaffdf5c0"],
 ]
-"""The workstation recipe's run folders, from data folders named as below: runs of many hours, kept
-across sessions. A change that renames them (anything in the hashed config) strands them, so it
-must be deliberate: this list then changes with it."""
+"""The workstation recipe's run folders as planned_chains names them: runs of many hours, kept across
+sessions. A change that renames them (anything in the hashed config, or in a command that makes their
+data) strands them, so it must be deliberate: this list then changes with it."""
 
 
 def test_the_workstation_run_folders_keep_their_names(tmp_path):

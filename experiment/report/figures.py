@@ -10,6 +10,7 @@ from experiment.report.runs import SCRATCH, corpus_order
 from trainer.baselines import FIRST_SCORED_FRAME
 from trainer.compare import finish_figure
 
+
 def draw_figures(out_dir: str, runs: list, language: dict, pretraining: list, results: dict) -> list:
     """Draw the PNGs from the runs and their scores; return (file name, caption) per picture.
     One colour per arm in every picture."""
@@ -85,7 +86,7 @@ def draw_frame_gaps(plt, framed: list, colours: dict, out: str) -> None:
 
 
 def arm_labels(chains: list) -> list:
-    """A legend label per (run, logged run): its arm and seed count on the arm's first run, None after."""
+    """A legend label per (run, anything) pair: its arm and seed count on the arm's first run, None after."""
     seeds = Counter(run.arm for run, _ in chains)
     labels, labelled = [], set()
     for run, _ in chains:

@@ -12,6 +12,7 @@ from experiment.stats import mean_interval, paired_percent_differences, relative
 from trainer.baselines import FIRST_SCORED_FRAME
 from trainer.compare import first_crossing, speed_up
 
+
 def score_experiment(runs: list, language: dict, pretraining: list) -> dict:
     """Every number of the report: per corpus its runs and arms, then the pre-pre-training runs."""
     arms = arm_order(runs)
