@@ -8,6 +8,6 @@ def aligned_lines(rows: list, numbers_from: int | None = None) -> list:
     without it every column is left-aligned. Trailing spaces are dropped."""
     cells = [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
-    right = range(numbers_from, len(widths)) if numbers_from is not None else range(0)
-    return ["  ".join(cell.rjust(width) if column in right else cell.ljust(width)
+    first_right = len(widths) if numbers_from is None else numbers_from
+    return ["  ".join(cell.rjust(width) if column >= first_right else cell.ljust(width)
                       for column, (cell, width) in enumerate(zip(row, widths))).rstrip() for row in cells]

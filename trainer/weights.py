@@ -55,7 +55,8 @@ def render(checkpoints: list) -> str:
     header = ["group", *(label for label, _ in checkpoints)]
     rows = [[group, *(f"{scales[group][0]:.4f} ({scales[group][0] / scales[group][1]:.2f}x)"
                       for _, scales in checkpoints)] for group in (*BLOCK_GROUPS, *TOP_GROUPS)]
-    return "\n".join(aligned_lines([header, *rows])) + "\n\nRMS over all layers (multiple of the group's scale at initialisation)\n"
+    table = "\n".join(aligned_lines([header, *rows]))
+    return table + "\n\nRMS over all layers (multiple of the group's scale at initialisation)\n"
 
 
 def main(argv=None) -> int:
